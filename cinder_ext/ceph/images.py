@@ -1,0 +1,253 @@
+"""Plain librbd operations on images and snapshots.
+
+Each function here runs as ONE call of the blocking layer
+(``session.run(images.fn, ...)``): it may open an image, make several
+librbd calls and close it again, so an operation costs one hand-off to a
+native thread rather than one per librbd call. Following the rule in
+:mod:`.blocking`, nothing here logs or sleeps; errors propagate as the
+bindings' exceptions and callers decide what they mean.
+"""
+
+import dataclasses
+
+from cinder_ext.ceph import bindings
+
+
+def _rbd():
+    return bindings.rbd.RBD()
+
+
+@dataclasses.dataclass
+class ImageInfo(object):
+    """What the driver needs to know about one image, read in one open."""
+
+    name: str
+    size: int
+    features: int
+    op_features: int
+    stripe_unit: int
+    order: int
+    snaps: list          # [{'name', 'id', 'size', 'protected'}]
+    parent: tuple        # (pool, image, snap) or None
+
+    def snap(self, name):
+        for snap in self.snaps:
+            if snap['name'] == name:
+                return snap
+        return None
+
+
+def _parent_of(image):
+    try:
+        pool, name, snap = image.parent_info()
+    except bindings.ImageNotFound:
+        return None
+    return (pool, name, snap)
+
+
+def inspect(ioctx, name, snap_for_parent=None):
+    """Read size, features, snapshots and parent of ``name``.
+
+    ``snap_for_parent`` reads the parent as seen from that snapshot: a clone
+    flattened after a snapshot was taken still depends on its parent there.
+    """
+    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+        snaps = []
+        for snap in image.list_snaps():
+            snaps.append({'name': snap['name'], 'id': snap['id'],
+                          'size': snap['size'],
+                          'protected': image.is_protected_snap(snap['name'])})
+        parent = _parent_of(image)
+        if parent is None and snap_for_parent:
+            image.set_snap(snap_for_parent)
+            parent = _parent_of(image)
+            image.set_snap(None)
+        stat = image.stat()
+        return ImageInfo(name=name, size=stat['size'],
+                         features=image.features(),
+                         op_features=image.op_features(),
+                         stripe_unit=image.stripe_unit(),
+                         order=stat['order'], snaps=snaps, parent=parent)
+
+
+def exists(ioctx, name):
+    try:
+        with bindings.rbd.Image(ioctx, name, read_only=True):
+            return True
+    except bindings.ImageNotFound:
+        return False
+
+
+def create(ioctx, name, size, order, features):
+    _rbd().create(ioctx, name, size, order, old_format=False,
+                  features=features)
+
+
+def remove(ioctx, name):
+    _rbd().remove(ioctx, name)
+
+
+def remove_if_exists(ioctx, name):
+    """Best-effort cleanup used on error paths; True if it was removed."""
+    try:
+        _rbd().remove(ioctx, name)
+        return True
+    except bindings.ImageNotFound:
+        return False
+
+
+def rename(ioctx, old, new):
+    _rbd().rename(ioctx, old, new)
+
+
+def trash_move(ioctx, name, delay):
+    _rbd().trash_move(ioctx, name, delay)
+
+
+def resize(ioctx, name, size):
+    with bindings.rbd.Image(ioctx, name) as image:
+        image.resize(size)
+
+
+def image_size(ioctx, name):
+    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+        return image.size()
+
+
+def flatten(ioctx, name):
+    with bindings.rbd.Image(ioctx, name) as image:
+        image.flatten()
+
+
+def rollback(ioctx, name, snap):
+    with bindings.rbd.Image(ioctx, name) as image:
+        image.rollback_to_snap(snap)
+
+
+def create_snap(ioctx, name, snap, protect):
+    with bindings.rbd.Image(ioctx, name) as image:
+        image.create_snap(snap)
+        if protect:
+            try:
+                image.protect_snap(snap)
+            except BaseException:
+                image.remove_snap(snap)
+                raise
+
+
+def snap_children(ioctx, name, snap):
+    """Live (not trashed) children of ``name@snap`` as (pool, image)."""
+    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+        image.set_snap(snap)
+        children = []
+        for child in image.list_children2():
+            if not child.get('trash'):
+                children.append((child['pool'], child['image']))
+        return children
+
+
+def remove_snap(ioctx, name, snap):
+    """Unprotect (if needed) and remove ``name@snap``.
+
+    Raises ImageBusy when protected and still has clones (v1 semantics);
+    with clone v2 an unprotected snapshot that has clones moves to the
+    snapshot trash and disappears when its last clone goes.
+    """
+    with bindings.rbd.Image(ioctx, name) as image:
+        if image.is_protected_snap(snap):
+            image.unprotect_snap(snap)
+        image.remove_snap(snap)
+
+
+def remove_snaps(ioctx, name, snaps):
+    """Remove several unprotected snapshots in one open."""
+    with bindings.rbd.Image(ioctx, name) as image:
+        for snap in snaps:
+            image.remove_snap(snap)
+
+
+def stripe_unit(ioctx, name):
+    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+        return image.stripe_unit()
+
+
+def watchers(ioctx, name):
+    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+        return [w['addr'] for w in image.watchers_list()]
+
+
+def list_names(ioctx):
+    return _rbd().list(ioctx)
+
+
+def pool_stats(ioctx):
+    return _rbd().pool_stats_get(ioctx)
+
+
+def trash_entries(ioctx):
+    return list(_rbd().trash_list(ioctx))
+
+
+def trash_remove(ioctx, image_id, force=False):
+    _rbd().trash_remove(ioctx, image_id, force)
+
+
+def trashed_parent(ioctx, image_id):
+    """Parent of a trashed image, read by id: needed to clean up after it."""
+    with bindings.rbd.Image(ioctx, image_id=image_id,
+                            read_only=True) as image:
+        return _parent_of(image)
+
+
+def clone_chain_depth(ioctx, name, is_cinder_clone):
+    """Number of ancestors that are Cinder clones (``is_cinder_clone``)."""
+    depth = 0
+    current = name
+    while True:
+        with bindings.rbd.Image(ioctx, current, read_only=True) as image:
+            parent = _parent_of(image)
+        if not parent or not is_cinder_clone(current, parent[2]):
+            return depth
+        depth += 1
+        current = parent[1]
+
+
+def _order_for_clone(p_ioctx, p_name, min_order):
+    """A clone's object size must be at least its parent's stripe unit."""
+    with bindings.rbd.Image(p_ioctx, p_name, read_only=True) as parent:
+        unit = parent.stripe_unit()
+    return max(min_order, unit.bit_length() - 1)
+
+
+def clone_resized(p_ioctx, p_name, p_snap, c_ioctx, c_name, features,
+                  min_order, size=None):
+    """Clone ``p_name@p_snap`` to ``c_name``, growing it to ``size``.
+
+    On any failure after the clone exists it is removed again, using the
+    same (still open) ioctx, so a failed request leaves nothing behind.
+    """
+    order = _order_for_clone(p_ioctx, p_name, min_order)
+    _rbd().clone(p_ioctx, p_name, p_snap, c_ioctx, c_name,
+                 features=features, order=order)
+    try:
+        if size:
+            with bindings.rbd.Image(c_ioctx, c_name) as child:
+                if child.size() < size:
+                    child.resize(size)
+    except BaseException:
+        remove_if_exists(c_ioctx, c_name)
+        raise
+
+
+def copy_resized(ioctx, src, dest_ioctx, dest, features, order, size=None):
+    """Full copy of ``src`` into a new ``dest`` grown to ``size``."""
+    with bindings.rbd.Image(ioctx, src, read_only=True) as image:
+        image.copy(dest_ioctx, dest, features=features, order=order)
+    try:
+        if size:
+            with bindings.rbd.Image(dest_ioctx, dest) as copied:
+                if copied.size() < size:
+                    copied.resize(size)
+    except BaseException:
+        remove_if_exists(dest_ioctx, dest)
+        raise

@@ -1,0 +1,77 @@
+"""One configured RBD backend: its pool, its cluster client, its limits.
+
+Operation modules (``clones``, ``deletion``, ``stats`` ...) take a
+:class:`Backend` instead of the driver, so they can be tested and reused
+without Cinder's driver machinery around them.
+"""
+
+import contextlib
+import math
+import threading
+
+from oslo_utils import units
+
+from cinder_ext.ceph import bindings
+from cinder_ext.ceph import capabilities
+from cinder_ext.ceph import connection
+
+
+def _features_from_conf(handle):
+    """librbd's rbd_default_features (a number or names), 0 if unset."""
+    value = handle.conf_get('rbd_default_features')
+    if not value:
+        return 0
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    return bindings.rbd.RBD().features_from_string(value)
+
+
+class Backend(object):
+    def __init__(self, configuration):
+        conf = configuration
+        self.conf = conf
+        self.pool = conf.rbd_pool
+        timeout = conf.rados_connect_timeout
+        if timeout is None or timeout < 0:
+            timeout = conf.safe_get('rados_default_op_timeout') or \
+                connection.DEFAULT_TIMEOUT
+        self.spec = connection.ClusterSpec(
+            cluster_name=conf.rbd_cluster_name,
+            conf_file=conf.rbd_ceph_conf or '',
+            user=conf.rbd_user or None,
+            timeout=int(timeout),
+            keyring_file=getattr(conf, 'rbd_keyring_conf', None) or None)
+        self.client = connection.get_client(
+            self.spec, connect_attempts=conf.rados_connection_retries,
+            retry_interval=conf.rados_connection_interval)
+        limit = conf.rbd_concurrent_flatten_operations
+        # Created here, not at import, so it is a green semaphore when
+        # Cinder monkey patched before loading the driver.
+        self.flatten_limit = (threading.BoundedSemaphore(limit) if limit
+                              else contextlib.nullcontext())
+        self._features = None
+        self._clone_format = capabilities.CloneFormatProbe()
+
+    def session(self):
+        return self.client.session()
+
+    @property
+    def order(self):
+        """Object size order from rbd_store_chunk_size (MiB)."""
+        return int(math.log(self.conf.rbd_store_chunk_size * units.Mi, 2))
+
+    def features(self, session):
+        """Features for new images: librbd's default, at least layering."""
+        if self._features is None:
+            self._features = (_features_from_conf(session.handle) or
+                              bindings.FEATURE_LAYERING)
+        return self._features
+
+    def clone_format(self, session):
+        return self._clone_format.get(session)
+
+    def retry_policy(self):
+        """(attempts, interval) used when an image is busy."""
+        return (max(1, self.conf.rados_connection_retries),
+                max(0, self.conf.rados_connection_interval))

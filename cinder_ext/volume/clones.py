@@ -1,0 +1,114 @@
+"""Volumes made from other volumes and snapshots: COW clones and copies."""
+
+from oslo_log import log as logging
+from oslo_utils import units
+
+from cinder_ext.ceph import bindings
+from cinder_ext.ceph import images
+from cinder_ext.volume import names
+
+LOG = logging.getLogger(__name__)
+
+
+def flatten(backend, session, pool, name):
+    """Flatten ``pool/name`` within rbd_concurrent_flatten_operations."""
+    with backend.flatten_limit:
+        LOG.debug('Flattening %s/%s', pool, name)
+        try:
+            session.run(images.flatten, session.ioctx(pool), name)
+        except bindings.ImageNotFound:
+            LOG.debug('%s/%s vanished before flatten', pool, name)
+
+
+def protect_snapshots(backend, session):
+    """Protect new snapshots only where clones need it (format v1)."""
+    return backend.clone_format(session) == 1
+
+
+def _counts_against_quota(volume):
+    # Temporary volumes (use_quota False, Cinder >= 2023.1) are not
+    # flattened: they are short-lived and a flatten would only cost I/O.
+    return getattr(volume, 'use_quota', True)
+
+
+def create_from_snapshot(backend, volume, snapshot):
+    """COW clone of ``snapshot`` grown to the volume size if larger."""
+    size = int(volume.size) * units.Gi
+    with backend.session() as session:
+        ioctx = session.ioctx(backend.pool)
+        session.run(images.clone_resized, ioctx, snapshot.volume_name,
+                    snapshot.name, ioctx, volume.name,
+                    backend.features(session), backend.order, size)
+        if (backend.conf.rbd_flatten_volume_from_snapshot and
+                _counts_against_quota(volume)):
+            flatten(backend, session, backend.pool, volume.name)
+    return {}
+
+
+def clone_from_image(backend, volume, pool, image, snap):
+    """COW clone of a Glance image stored in this cluster."""
+    size = int(volume.size) * units.Gi
+    with backend.session() as session:
+        session.run(images.clone_resized, session.ioctx(pool), image, snap,
+                    session.ioctx(backend.pool), volume.name,
+                    backend.features(session), backend.order, size)
+
+
+def create_cloned_volume(backend, volume, src_vref):
+    """Clone a volume through a temporary ``<dest>.clone_snap`` snapshot.
+
+    rbd_max_clone_depth <= 0 means a full copy. Otherwise the new volume is
+    a COW clone, flattened (and its clone snapshot dropped) when the source
+    already sits rbd_max_clone_depth clones deep.
+    """
+    size = int(volume.size) * units.Gi
+    max_depth = backend.conf.rbd_max_clone_depth
+    with backend.session() as session:
+        ioctx = session.ioctx(backend.pool)
+        features = backend.features(session)
+        if max_depth <= 0:
+            session.run(images.copy_resized, ioctx, src_vref.name, ioctx,
+                        volume.name, features, backend.order, size)
+            return {}
+        _cow_clone(backend, session, ioctx, src_vref.name, volume, size)
+        depth = session.run(images.clone_chain_depth, ioctx, src_vref.name,
+                            names.is_cinder_clone)
+        if _counts_against_quota(volume) and depth >= max_depth:
+            LOG.info('Clone depth %(depth)d of %(src)s reaches '
+                     'rbd_max_clone_depth=%(max)d: flattening %(dst)s',
+                     {'depth': depth, 'src': src_vref.name,
+                      'max': max_depth, 'dst': volume.name})
+            _flatten_and_release(backend, session, ioctx, src_vref.name,
+                                 volume.name)
+    return {}
+
+
+def _cow_clone(backend, session, ioctx, src_name, volume, size):
+    clone_snap = names.clone_snap(volume.name)
+    # Clone snapshots stay protected on every cluster: the in-tree driver
+    # unprotects them unconditionally when it cleans up a clone chain.
+    session.run(images.create_snap, ioctx, src_name, clone_snap, True)
+    try:
+        session.run(images.clone_resized, ioctx, src_name, clone_snap,
+                    ioctx, volume.name, backend.features(session),
+                    backend.order, size)
+    except Exception:
+        LOG.error('Cloning %(src)s@%(snap)s to %(dst)s failed; removing '
+                  'the clone snapshot', {'src': src_name, 'snap': clone_snap,
+                                         'dst': volume.name})
+        session.run(images.remove_snap, ioctx, src_name, clone_snap)
+        raise
+
+
+def _flatten_and_release(backend, session, ioctx, src_name, dest_name):
+    try:
+        flatten(backend, session, backend.pool, dest_name)
+    except Exception:
+        LOG.error('Flattening %s failed; removing the half-made clone',
+                  dest_name)
+        session.run(images.remove_if_exists, ioctx, dest_name)
+        session.run(images.remove_snap, ioctx, src_name,
+                    names.clone_snap(dest_name))
+        raise
+    session.run(images.remove_snap, ioctx, src_name,
+                names.clone_snap(dest_name))

@@ -1,0 +1,46 @@
+"""Image and snapshot names shared with Cinder's in-tree RBD driver.
+
+These conventions are what make volumes portable between the two drivers,
+so they are defined once here and never spelled out elsewhere.
+"""
+
+import re
+
+CLONE_SNAP_SUFFIX = '.clone_snap'
+DELETED_SUFFIX = '.deleted'
+# Snapshots the Ceph backup driver leaves on a volume for incrementals.
+_BACKUP_SNAP = re.compile(r'^backup\.([a-z0-9\-]+?)\.snap\.(.+)$')
+
+
+def clone_snap(dest_name):
+    """Snapshot taken on a source volume to clone ``dest_name`` from."""
+    return dest_name + CLONE_SNAP_SUFFIX
+
+
+def is_clone_snap(snap_name):
+    return snap_name.endswith(CLONE_SNAP_SUFFIX)
+
+
+def deleted(name):
+    """Name a deleted volume keeps while clones still depend on it."""
+    return name + DELETED_SUFFIX
+
+
+def live_name(name):
+    """The volume name with any ``.deleted`` tag removed."""
+    if name.endswith(DELETED_SUFFIX):
+        return name[:-len(DELETED_SUFFIX)]
+    return name
+
+
+def is_cinder_clone(image_name, parent_snap):
+    """True when ``image_name`` was cloned by Cinder from ``parent_snap``.
+
+    Cinder's volume-to-volume clones hang off ``<dest>.clone_snap``; clones
+    of user snapshots or Glance images do not count towards clone depth.
+    """
+    return parent_snap == clone_snap(live_name(image_name))
+
+
+def is_backup_snap(snap_name):
+    return bool(_BACKUP_SNAP.match(snap_name))

@@ -1,0 +1,116 @@
+"""Configuration options of the cinder-ext RBD driver.
+
+``RBD_OPTS`` repeats every option of Cinder's in-tree RBD driver with the
+same name, type, default and meaning, so an operator switches drivers by
+changing ``volume_driver`` alone. If both drivers are loaded in one process
+the first registration wins; Cinder's ``Configuration`` ignores the
+duplicate, which is safe because the definitions agree.
+
+``rbd_keyring_conf`` is deliberately not registered, exactly as in-tree
+(OSSN-0085: its contents end up in connection info that users can read);
+cinderlib sets it as a plain attribute and the driver reads it with
+``getattr``.
+
+``EXT_OPTS`` are the options this driver adds.
+"""
+
+from oslo_config import cfg
+
+RBD_OPTS = [
+    cfg.StrOpt('rbd_cluster_name', default='ceph',
+               help='The name of ceph cluster'),
+    cfg.StrOpt('rbd_pool', default='rbd',
+               help='The RADOS pool where RBD volumes are stored'),
+    cfg.StrOpt('rbd_user',
+               help='The RADOS client name for accessing RBD volumes '
+                    '- only set when using cephx authentication'),
+    cfg.StrOpt('rbd_ceph_conf', default='',
+               help='Path to the ceph configuration file'),
+    cfg.BoolOpt('rbd_flatten_volume_from_snapshot', default=False,
+                help='Flatten volumes created from snapshots to remove '
+                     'dependency from volume to snapshot'),
+    cfg.StrOpt('rbd_secret_uuid',
+               help='The libvirt uuid of the secret for the rbd_user '
+                    'volumes. Defaults to the cluster FSID.'),
+    cfg.IntOpt('rbd_max_clone_depth', default=5,
+               help='Maximum number of nested volume clones that are '
+                    'taken before a flatten occurs. Set to 0 to disable '
+                    'cloning. Note: lowering this value will not affect '
+                    'existing volumes whose clone depth exceeds the new '
+                    'value.'),
+    cfg.IntOpt('rbd_store_chunk_size', default=4,
+               help='Volumes will be chunked into objects of this size '
+                    '(in megabytes).'),
+    cfg.IntOpt('rados_connect_timeout', default=-1,
+               help='Timeout value (in seconds) used when connecting to '
+                    'ceph cluster. If value < 0, no timeout is set and '
+                    'default librados value is used. cinder-ext applies '
+                    'it to connect, monitor and OSD operations; when it '
+                    'is < 0 it uses rados_default_op_timeout instead of '
+                    'waiting forever.'),
+    cfg.IntOpt('rados_connection_retries', default=3,
+               help='Number of retries if connection to ceph cluster '
+                    'failed.'),
+    cfg.IntOpt('rados_connection_interval', default=5,
+               help='Interval value (in seconds) between connection '
+                    'retries to ceph cluster.'),
+    cfg.IntOpt('replication_connect_timeout', default=5,
+               help='Timeout value (in seconds) used when connecting to '
+                    'ceph cluster to do a demotion/promotion of volumes. '
+                    'If value < 0, no timeout is set and default librados '
+                    'value is used.'),
+    cfg.BoolOpt('report_dynamic_total_capacity', default=True,
+                help='Set to True for driver to report total capacity as a '
+                     'dynamic value (used + current free) and to False to '
+                     'report a static value (quota max bytes if defined and '
+                     'global size of cluster if not).'),
+    cfg.BoolOpt('rbd_exclusive_cinder_pool', default=True,
+                help='Set to False if the pool is shared with other usages. '
+                     'On exclusive use the driver does not query images\' '
+                     'provisioned size, as it matches what Cinder computes '
+                     'as allocated_capacity_gb. On shared pools cinder-ext '
+                     'asks librbd for the pool\'s provisioned bytes in one '
+                     'call instead of opening every image.'),
+    cfg.BoolOpt('enable_deferred_deletion', default=False,
+                help='Enable deferred deletion. Upon deletion, volumes are '
+                     'tagged for deletion but will only be removed '
+                     'asynchronously at a later time.'),
+    cfg.IntOpt('deferred_deletion_delay', default=0,
+               help='Time delay in seconds before a volume is eligible '
+                    'for permanent removal after being tagged for deferred '
+                    'deletion.'),
+    cfg.IntOpt('deferred_deletion_purge_interval', default=60,
+               help='Number of seconds between runs of the periodic task '
+                    'to purge volumes tagged for deletion.'),
+    cfg.IntOpt('rbd_concurrent_flatten_operations', default=3, min=0,
+               help='Number of flatten operations that will run '
+                    'concurrently on this volume service.'),
+]
+
+EXT_OPTS = [
+    cfg.IntOpt('rados_default_op_timeout', default=30, min=1,
+               help='cinder-ext: deadline in seconds for connecting to the '
+                    'cluster and for each monitor and OSD operation when '
+                    'rados_connect_timeout is unset (< 0). librados\' own '
+                    'defaults (300 s to connect, no operation timeout) can '
+                    'hold a volume service thread for many minutes when a '
+                    'monitor is down.'),
+    cfg.StrOpt('rbd_mon_address_type', default='v1',
+               choices=[('v1', 'Legacy messenger addresses (port 6789), '
+                               'the same answer as the in-tree driver; any '
+                               'librbd can use them.'),
+                        ('v2', 'msgr2 addresses (port 3300); needs '
+                               'Nautilus or newer librbd on hypervisors.')],
+               help='cinder-ext: which monitor address to put in the '
+                    'connection info returned on attach. A monitor that '
+                    'only listens on the other protocol is reported with '
+                    'the address it has.'),
+    cfg.IntOpt('rbd_mon_address_cache_seconds', default=30, min=0,
+               help='cinder-ext: how long the monitor addresses read with '
+                    'a "mon dump" command are reused for attach requests. '
+                    '0 reads them on every attach.'),
+]
+
+
+def all_opts():
+    return RBD_OPTS + EXT_OPTS
