@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Deleting volumes and snapshots without leaking images.
 
 The layout is the in-tree driver's, so both drivers can delete what the
@@ -103,8 +115,11 @@ def _remove_image(backend, session, ioctx, name):
 
 
 def release_parent(backend, session, parent):
-    """Drop a clone's ``.clone_snap`` on its parent, then the parent itself
-    if it was deleted in Cinder and nothing else needs it, up the chain."""
+    """Drop a clone's ``.clone_snap`` snapshot on its parent.
+
+    Then remove the parent itself if it was deleted in Cinder and nothing
+    else needs it, and walk on up the clone chain.
+    """
     pool, parent_name, parent_snap = parent
     ioctx = session.ioctx(pool)
     while parent_name:

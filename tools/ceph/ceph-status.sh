@@ -17,7 +17,12 @@ for d in mon.a mgr.x osd.0; do
     pf=$DIR/run/ceph-$d.pid
     [[ -s $pf ]] || exit 1
     pid=$(<"$pf")
-    [[ $pid =~ ^[0-9]+$ && -e /proc/$pid ]] || exit 1
+    [[ $pid =~ ^[0-9]+$ ]] || exit 1
+    # cmdline (not just /proc/$pid): it is empty for a dying/zombie process
+    # and tells a recycled pid from our daemon.
+    argv=()
+    mapfile -d '' -t argv 2>/dev/null <"/proc/$pid/cmdline" || exit 1
+    [[ ${argv[0]:-} == *ceph-"${d%%.*}" && ${argv[2]:-} == "$CONF" ]] || exit 1
 done
 # `osd stat` needs a mon quorum and tells us whether an OSD is up, i.e.
 # whether I/O would work.  timeout guards against a hanging CLI.

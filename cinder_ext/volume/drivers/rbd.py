@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """cinder-ext RBD volume driver: a drop-in for Cinder's in-tree RBDDriver.
 
 Operators switch with one line in cinder.conf::
@@ -11,10 +23,10 @@ connections of :mod:`cinder_ext.ceph.connection`.
 
 import functools
 
+from cinder.common import constants
 from cinder import exception
 from cinder import interface
 from cinder import objects
-from cinder.common import constants
 from cinder.volume import driver
 from oslo_log import log as logging
 from oslo_service import loopingcall
