@@ -2,7 +2,8 @@
 # run-tests.sh - the project's test command (README), also what CI runs.
 #
 # Usage: tools/run-tests.sh [TOX_ENV_LIST]
-#   default envs: pep8,py3,py3-threading,functional,functional-threading
+#   default envs: pep8,ci (ci = the py3, py3-threading, functional and
+#   functional-threading test runs in one virtualenv)
 #
 # On a fresh Debian 12 machine, as root, it installs what the tests need
 # (Debian's Ceph daemons and Python bindings, shellcheck; tox in its own
@@ -12,7 +13,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-ENVS=${1:-pep8,py3,py3-threading,functional,functional-threading}
+ENVS=${1:-pep8,ci}
 TOOLS_VENV=${CINDER_EXT_TOOLS_VENV:-$REPO/.tox/.tools}
 LOG=$REPO/.tox/run-tests.log
 PYTHON=${PYTHON:-python3}

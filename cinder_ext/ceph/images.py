@@ -39,7 +39,9 @@ class ImageInfo(object):
     op_features: int
     stripe_unit: int
     order: int
-    snaps: list          # [{'name', 'id', 'size', 'protected'}]
+    snaps: list          # user snapshots [{'name', 'id', 'size',
+    #                      'protected'}]
+    hidden_snaps: int    # snapshots in other namespaces (v2 trash, ...)
     parent: tuple        # (pool, image, snap) or None
 
     def snap(self, name):
@@ -65,7 +67,13 @@ def inspect(ioctx, name, snap_for_parent=None):
     """
     with bindings.rbd.Image(ioctx, name, read_only=True) as image:
         snaps = []
+        hidden = 0
         for snap in image.list_snaps():
+            if snap.get('namespace',
+                        bindings.SNAP_NAMESPACE_USER) != \
+                    bindings.SNAP_NAMESPACE_USER:
+                hidden += 1
+                continue
             snaps.append({'name': snap['name'], 'id': snap['id'],
                           'size': snap['size'],
                           'protected': image.is_protected_snap(snap['name'])})
@@ -79,7 +87,8 @@ def inspect(ioctx, name, snap_for_parent=None):
                          features=image.features(),
                          op_features=image.op_features(),
                          stripe_unit=image.stripe_unit(),
-                         order=stat['order'], snaps=snaps, parent=parent)
+                         order=stat['order'], snaps=snaps,
+                         hidden_snaps=hidden, parent=parent)
 
 
 def exists(ioctx, name):

@@ -136,7 +136,7 @@ def release_parent(backend, session, parent):
             info = session.run(images.inspect, ioctx, parent_name)
         except bindings.ImageNotFound:
             return
-        if info.snaps:
+        if info.snaps:  # hidden (trashed) snaps: the trash takes it
             return
         LOG.info('Removing %s: its last clone is gone', parent_name)
         if not _remove_image(backend, session, ioctx, parent_name):

@@ -14,21 +14,22 @@
 
 ``RBD_OPTS`` repeats every option of Cinder's in-tree RBD driver with the
 same name, type, default and meaning, so an operator switches drivers by
-changing ``volume_driver`` alone. If both drivers are loaded in one process
-the first registration wins; Cinder's ``Configuration`` ignores the
-duplicate, which is safe because the definitions agree.
+changing ``volume_driver`` alone.
 
 ``rbd_keyring_conf`` is deliberately not registered, exactly as in-tree
 (OSSN-0085: its contents end up in connection info that users can read);
 cinderlib sets it as a plain attribute and the driver reads it with
 ``getattr``.
 
-``EXT_OPTS`` are the options this driver adds.
+``EXT_OPTS`` are the options this driver adds. Where the meaning is
+sharper than in-tree it is said there: ``rados_default_op_timeout`` bounds
+calls when ``rados_connect_timeout`` is unset, and on a shared pool the
+provisioned size comes from one librbd call, not one open per image.
 """
 
 from oslo_config import cfg
 
-RBD_OPTS = [
+_OWN_RBD_OPTS = [
     cfg.StrOpt('rbd_cluster_name', default='ceph',
                help='The name of ceph cluster'),
     cfg.StrOpt('rbd_pool', default='rbd',
@@ -56,10 +57,7 @@ RBD_OPTS = [
     cfg.IntOpt('rados_connect_timeout', default=-1,
                help='Timeout value (in seconds) used when connecting to '
                     'ceph cluster. If value < 0, no timeout is set and '
-                    'default librados value is used. cinder-ext applies '
-                    'it to connect, monitor and OSD operations; when it '
-                    'is < 0 it uses rados_default_op_timeout instead of '
-                    'waiting forever.'),
+                    'default librados value is used.'),
     cfg.IntOpt('rados_connection_retries', default=3,
                help='Number of retries if connection to ceph cluster '
                     'failed.'),
@@ -77,12 +75,15 @@ RBD_OPTS = [
                      'report a static value (quota max bytes if defined and '
                      'global size of cluster if not).'),
     cfg.BoolOpt('rbd_exclusive_cinder_pool', default=True,
-                help='Set to False if the pool is shared with other usages. '
-                     'On exclusive use the driver does not query images\' '
-                     'provisioned size, as it matches what Cinder computes '
-                     'as allocated_capacity_gb. On shared pools cinder-ext '
-                     'asks librbd for the pool\'s provisioned bytes in one '
-                     'call instead of opening every image.'),
+                help="Set to False if the pool is shared with other usages. "
+                     "On exclusive use driver won't query images' provisioned "
+                     "size as they will match the value calculated by the "
+                     "Cinder core code for allocated_capacity_gb. This "
+                     "reduces the load on the Ceph cluster as well as on the "
+                     "volume service. On non exclusive use driver will query "
+                     "the Ceph cluster for per image used disk, this is an "
+                     "intensive operation having an independent request for "
+                     "each image."),
     cfg.BoolOpt('enable_deferred_deletion', default=False,
                 help='Enable deferred deletion. Upon deletion, volumes are '
                      'tagged for deletion but will only be removed '
@@ -98,6 +99,27 @@ RBD_OPTS = [
                help='Number of flatten operations that will run '
                     'concurrently on this volume service.'),
 ]
+
+
+
+def _shared_with_intree(own_opts):
+    """The in-tree driver's option objects where it defines them.
+
+    The in-tree module registers its options in ``[backend_defaults]`` when
+    imported, and oslo.config refuses a second, different definition of
+    the same name. Using the very same objects means both drivers can be
+    loaded in one process (two backends, the config generator, a bench) in
+    any order. Options an older Cinder lacks keep our identical copy.
+    """
+    try:
+        from cinder.volume.drivers import rbd as intree
+    except ImportError:
+        return own_opts
+    theirs = {opt.name: opt for opt in intree.RBD_OPTS}
+    return [theirs.get(opt.name, opt) for opt in own_opts]
+
+
+RBD_OPTS = _shared_with_intree(_OWN_RBD_OPTS)
 
 EXT_OPTS = [
     cfg.IntOpt('rados_default_op_timeout', default=30, min=1,

@@ -129,7 +129,7 @@ class DriverTestCase(testtools.TestCase):
         conf = self._configure(intree_rbd.RBDDriver, group, **overrides)
         drv = intree_rbd.RBDDriver(configuration=conf)
         # Run the ceph CLI directly: no rootwrap/privsep in tests.
-        drv.set_execute(processutils.execute)
+        drv._execute = processutils.execute
         drv.do_setup(self.ctx)
         drv.check_for_setup_error()
         return drv
@@ -182,8 +182,11 @@ class DriverTestCase(testtools.TestCase):
             return image.size()
 
     def snap_names(self, name):
+        """User-visible snapshots (not v2 snapshots waiting in the trash)."""
         with self.open_image(name) as image:
-            return sorted(s['name'] for s in image.list_snaps())
+            return sorted(s['name'] for s in image.list_snaps()
+                          if s.get('namespace', 0) ==
+                          bindings.SNAP_NAMESPACE_USER)
 
     def parent_of(self, name):
         with self.open_image(name) as image:

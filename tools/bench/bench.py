@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Micro-benchmarks: cinder-ext RBD driver vs in-tree driver vs raw librbd.
+
+Usage::
+
+    python tools/bench/bench.py [--rounds N] [--quick]
+                                [--mode eventlet|threads|both]
+    tox -e bench -- --quick
+
+Needs the one-node test cluster of tools/ceph (started here through
+``tools/ceph/ceph-up.sh`` when it is not running) and a Python environment
+with cinder, cinder-ext and Debian's rados/rbd bindings.
+
+Eventlet and native threads cannot share a process, so this script runs
+itself as worker subprocesses (``--worker eventlet|threads``, internal).
+Each worker writes its raw samples as JSON; the parent prints the tables,
+then checks that the pools hold nothing the run created.
+
+The worker patches first, the way ``cinder-volume`` starts: this module
+imports nothing above the standard library before that happens.
+"""
+
+import argparse
+import os
+import sys
+
+MODES = ('eventlet', 'threads')
+DEFAULT_CEPH_DIR = '/var/tmp/cinder-ext-ceph'
+
+
+def _ceph_conf():
+    ceph_dir = os.environ.get('CINDER_EXT_CEPH_DIR', DEFAULT_CEPH_DIR)
+    return os.path.join(ceph_dir, 'ceph.conf')
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description='Latency, concurrency and stats benchmarks of the '
+                    'cinder-ext RBD driver against the in-tree driver and '
+                    'raw librbd.')
+    parser.add_argument('--rounds', type=int, default=None,
+                        help='measured rounds of the per-operation '
+                             'benchmark (default 25, 6 with --quick)')
+    parser.add_argument('--quick', action='store_true',
+                        help='fewer rounds and 200 images instead of 1000 '
+                             '(about 2 minutes)')
+    parser.add_argument('--mode', choices=MODES + ('both',), default='both',
+                        help='concurrency model(s) to run (default both)')
+    parser.add_argument('--ceph-conf', default=_ceph_conf(),
+                        help='ceph.conf of the test cluster')
+    parser.add_argument('--user', default='cinder',
+                        help='cephx user of both drivers (default cinder)')
+    # Internal: how the parent starts its workers.
+    parser.add_argument('--worker', choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument('--parts', default='', help=argparse.SUPPRESS)
+    parser.add_argument('--token', default='', help=argparse.SUPPRESS)
+    parser.add_argument('--out', default='', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 6 if args.quick else 25
+    if args.rounds < 1:
+        parser.error('--rounds must be at least 1')
+    return args
+
+
+def patch_for(mode):
+    """Set the process up as cinder-volume would, before any import.
+
+    cinder's own ``monkey_patch.patch()`` is used rather than a bare
+    ``eventlet.monkey_patch()``: the in-tree driver only wraps librados
+    calls in tpool when cinder recorded that it patched.
+    """
+    if mode == 'threads':
+        os.environ['OS_CINDER_DISABLE_EVENTLET_PATCHING'] = '1'
+    else:
+        os.environ.pop('OS_CINDER_DISABLE_EVENTLET_PATCHING', None)
+    from cinder import monkey_patch
+    monkey_patch.patch()
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    if args.worker:
+        patch_for(args.worker)
+        import workloads
+        return workloads.run_worker(args)
+    import runner
+    return runner.run(args, os.path.abspath(__file__))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Parent side of bench.py: start the workers, then check and report.
+
+The parent never imports cinder or eventlet: it only starts workers, reads
+their JSON, looks at the pools with plain rados/rbd calls and prints.
+"""
+
+import importlib.metadata
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+
+import rados
+import rbd
+
+import report
+
+POOLS = ('volumes', 'volumes2')
+WORKER_TIMEOUT_S = 900
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def _command(*argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return 'unavailable (%s)' % error
+    return (out.stdout or out.stderr).strip()
+
+
+def _version(dist):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return 'not installed'
+
+
+def _cpu_model():
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def ensure_cluster(args):
+    """Start the test cluster with tools/ceph/ceph-up.sh unless it is up."""
+    status = os.path.join(REPO, 'tools', 'ceph', 'ceph-status.sh')
+    if subprocess.run(['bash', status]).returncode == 0:
+        return
+    sys.stderr.write('Ceph test cluster not running: starting it\n')
+    subprocess.run(['bash', os.path.join(REPO, 'tools', 'ceph',
+                                         'ceph-up.sh')], check=True)
+
+
+def _cluster_facts(cluster):
+    cmd = json.dumps({'prefix': 'osd dump', 'format': 'json'})
+    ret, out, _err = cluster.mon_command(cmd, b'')
+    osdmap = json.loads(out) if ret == 0 else {}
+    return {
+        'require_min_compat_client': osdmap.get('require_min_compat_client',
+                                                'unknown'),
+        'rbd_default_features': cluster.conf_get('rbd_default_features'),
+    }
+
+
+def machine_info(args):
+    cluster = connect(args)
+    try:
+        facts = _cluster_facts(cluster)
+    finally:
+        cluster.shutdown()
+    return {
+        'nproc': len(os.sched_getaffinity(0)),
+        'cpu': _cpu_model(),
+        'loadavg': '%.2f %.2f %.2f' % os.getloadavg(),
+        'python': platform.python_version(),
+        'ceph': _command('ceph', '--version'),
+        'librbd': '.'.join(str(n) for n in rbd.RBD().version()),
+        'cinder': _version('cinder'),
+        'cinder-ext': _version('cinder-ext'),
+        'eventlet': _version('eventlet'),
+        'cluster': facts,
+    }
+
+
+def connect(args):
+    cluster = rados.Rados(rados_id=args.user, conffile=args.ceph_conf)
+    cluster.connect(timeout=30)
+    return cluster
+
+
+def inventory(args, token):
+    """Per pool: images and trash entries, and which carry ``token``."""
+    cluster = connect(args)
+    found = {}
+    try:
+        for pool in POOLS:
+            with cluster.open_ioctx(pool) as ioctx:
+                names = set(rbd.RBD().list(ioctx))
+                trash = {e['name'] for e in rbd.RBD().trash_list(ioctx)}
+            found[pool] = {
+                'images': names, 'trash': trash,
+                'ours': sorted(n for n in names | trash if token in n)}
+    finally:
+        cluster.shutdown()
+    return found
+
+
+def _purge_pool(ioctx, token):
+    """Remove every image and trash entry carrying ``token``."""
+    removed = []
+    for entry in rbd.RBD().trash_list(ioctx):
+        if token in entry['name']:
+            rbd.RBD().trash_remove(ioctx, entry['id'], force=True)
+            removed.append(entry['name'] + ' (trash)')
+    # Clones must go before their parents: repeat while that makes progress.
+    pending = [n for n in rbd.RBD().list(ioctx) if token in n]
+    while pending:
+        progress = []
+        for name in pending:
+            try:
+                _purge_image(ioctx, name)
+                progress.append(name)
+            except (rbd.ImageBusy, rbd.ImageHasSnapshots):
+                continue
+        if not progress:
+            break
+        removed.extend(progress)
+        pending = [n for n in pending if n not in progress]
+    return removed
+
+
+def _purge_image(ioctx, name):
+    with rbd.Image(ioctx, name) as image:
+        for snap in list(image.list_snaps()):
+            if image.is_protected_snap(snap['name']):
+                image.unprotect_snap(snap['name'])
+            image.remove_snap(snap['name'])
+    rbd.RBD().remove(ioctx, name)
+
+
+def sweep(args, token, baseline):
+    """Remove what a failed worker left, then verify the pools are clean.
+
+    Returns (removed_by_sweep, still_left, new_foreign): the last lists
+    images that appeared during the run without the token (someone else's,
+    or a naming bug of ours), which are reported but not touched.
+    """
+    before = inventory(args, token)
+    removed = []
+    if any(before[pool]['ours'] for pool in POOLS):
+        cluster = connect(args)
+        try:
+            for pool in POOLS:
+                if before[pool]['ours']:
+                    with cluster.open_ioctx(pool) as ioctx:
+                        removed += ['%s/%s' % (pool, n)
+                                    for n in _purge_pool(ioctx, token)]
+        finally:
+            cluster.shutdown()
+    after = inventory(args, token)
+    left = ['%s/%s' % (p, n) for p in POOLS for n in after[p]['ours']]
+    foreign = ['%s/%s' % (p, n) for p in POOLS
+               for n in sorted((after[p]['images'] | after[p]['trash']) -
+                               (baseline[p]['images'] | baseline[p]['trash']))
+               if token not in n]
+    return removed, left, foreign
+
+
+def worker_plan(mode):
+    """[(worker mode, parts)]: latency and stats run once, in the first."""
+    if mode == 'both':
+        return [('eventlet', 'latency,concurrency,stats'),
+                ('threads', 'concurrency')]
+    return [(mode, 'latency,concurrency,stats')]
+
+
+def spawn(script, args, mode, parts, token):
+    env = dict(os.environ)
+    env.pop('OS_CINDER_DISABLE_EVENTLET_PATCHING', None)
+    if mode == 'threads':
+        env['OS_CINDER_DISABLE_EVENTLET_PATCHING'] = '1'
+    fd, out_path = tempfile.mkstemp(prefix='cinder-ext-bench-',
+                                    suffix='.json')
+    os.close(fd)
+    argv = [sys.executable, script, '--worker', mode, '--parts', parts,
+            '--token', token, '--out', out_path, '--rounds',
+            str(args.rounds), '--ceph-conf', args.ceph_conf,
+            '--user', args.user] + (['--quick'] if args.quick else [])
+    try:
+        proc = subprocess.run(argv, env=env, stdout=sys.stderr,
+                              timeout=WORKER_TIMEOUT_S)
+        with open(out_path) as out:
+            text = out.read()
+        result = json.loads(text) if text else {}
+        if proc.returncode and 'fatal' not in result:
+            result['fatal'] = 'worker exited with %d' % proc.returncode
+        return result
+    except subprocess.TimeoutExpired:
+        return {'fatal': 'worker timed out after %d s' % WORKER_TIMEOUT_S}
+    finally:
+        os.unlink(out_path)
+
+
+def run(args, script):
+    started = time.monotonic()
+    ensure_cluster(args)
+    info = machine_info(args)
+    report.print_header(info, args)
+    token = secrets.token_hex(4)
+    baseline = inventory(args, token)
+    results = {}
+    for mode, parts in worker_plan(args.mode):
+        sys.stderr.write('--- %s worker (%s), token %s\n'
+                         % (mode, parts, token))
+        results[mode] = spawn(script, args, mode, parts, token)
+    removed, left, foreign = sweep(args, token, baseline)
+    info['loadavg_end'] = '%.2f %.2f %.2f' % os.getloadavg()
+    failed = report.print_results(results, info)
+    report.print_cleanup(POOLS, token, removed, left, foreign)
+    print('Total wall time: %.0f s' % (time.monotonic() - started))
+    return 1 if (failed or left) else 0

@@ -1,0 +1,361 @@
+"""What a worker process measures; the samples go back to the parent as JSON.
+
+Imported only after :func:`bench.patch_for` has set the process up as
+cinder-volume does (eventlet monkey patched, or native threads).
+
+Parts:
+
+* ``latency``: each volume operation, for ours, in-tree and raw librbd,
+  interleaved step by step (the order of the three rotates every round).
+* ``concurrency``: 64 create+delete pairs at once, ours and in-tree
+  alternating; a 5 ms sleeper records how late it wakes up meanwhile.
+* ``stats``: get_volume_stats(refresh=True) on a shared pool (not
+  exclusive to Cinder) holding many small images.
+"""
+
+import json
+import sys
+import threading
+import time
+import traceback
+
+from oslo_utils import units
+import rbd
+
+import impls
+
+IMPL_ORDER = ('ours', 'in-tree', 'raw')
+# Cinder's default backend_native_threads_pool_size, the tpool size that
+# cinder-volume sets for eventlet.
+TPOOL_SIZE = 20
+LATENCY_BUDGET_S = {False: 150.0, True: 45.0}
+
+
+def log(message, *args):
+    sys.stderr.write('[bench %s] %s\n' % (time.strftime('%H:%M:%S'),
+                                          message % args))
+    sys.stderr.flush()
+
+
+def eventlet_mode():
+    from cinder import monkey_patch
+    return monkey_patch.is_patched()
+
+
+def offload(func, *args):
+    """Run a raw librbd call on a native thread when under eventlet."""
+    if eventlet_mode():
+        from eventlet import tpool
+        return tpool.execute(func, *args)
+    return func(*args)
+
+
+def run_parallel(func, items, width):
+    """``func(item)`` for every item, ``width`` at a time.
+
+    Green threads under eventlet (as cinder-volume runs requests), native
+    threads otherwise. Returns the results; a failure is returned as its
+    exception instead of stopping the others.
+    """
+    def guarded(item):
+        try:
+            return func(item)
+        except Exception as error:
+            log('%s failed: %s', getattr(item, 'name', item), error)
+            return error
+    if eventlet_mode():
+        import eventlet
+        pool = eventlet.GreenPool(width)
+        return list(pool.imap(guarded, items))
+    from concurrent import futures
+    with futures.ThreadPoolExecutor(max_workers=width) as executor:
+        return list(executor.map(guarded, items))
+
+
+class WakeupMonitor(object):
+    """Sleeps 5 ms in a loop and records how late each wake-up is.
+
+    Under eventlet it is a green thread: lateness is time the hub could not
+    run anything else (a blocking call made on it). In native-thread mode
+    it is a thread, and lateness only shows GIL or CPU contention.
+    """
+
+    def __init__(self, interval=0.005):
+        self.interval = interval
+        self.lateness_ms = []
+        self._stop = False
+        self._runner = None
+
+    def _loop(self):
+        while not self._stop:
+            start = time.perf_counter()
+            time.sleep(self.interval)
+            late = time.perf_counter() - start - self.interval
+            self.lateness_ms.append(max(late, 0.0) * 1000.0)
+
+    def start(self):
+        if eventlet_mode():
+            import eventlet
+            self._runner = eventlet.spawn(self._loop)
+        else:
+            self._runner = threading.Thread(target=self._loop, daemon=True)
+            self._runner.start()
+        return self
+
+    def stop(self):
+        self._stop = True
+        if eventlet_mode():
+            self._runner.wait()
+        else:
+            self._runner.join()
+        return self.lateness_ms
+
+
+def _timed(samples, op, func, *args):
+    start = time.perf_counter()
+    func(*args)
+    samples.setdefault(op, []).append(
+        (time.perf_counter() - start) * 1000.0)
+
+
+def _latency_steps(raw):
+    """(op, timed, callable(impl, state)) in the order a round runs them.
+
+    Volume b (from the snapshot) is deleted before the snapshot so that no
+    driver has to flatten it; volume c (clone of a) is deleted untimed, and
+    a ``.clone_snap`` the in-tree driver leaves on a is dropped with raw
+    calls (untimed), so that every implementation deletes a plain a.
+    """
+    def drop_clone_snap(impl, st):
+        raw.drop_snap(st['a'].name, st['c'].name + '.clone_snap')
+    return [
+        ('create_volume', True, lambda i, st: i.create_volume(st['a'])),
+        ('create_snapshot', True, lambda i, st: i.create_snapshot(st['s'])),
+        ('create_volume_from_snapshot', True,
+         lambda i, st: i.create_volume_from_snapshot(st['b'], st['s'])),
+        ('create_cloned_volume', True,
+         lambda i, st: i.create_cloned_volume(st['c'], st['a'])),
+        ('extend_volume', True, lambda i, st: i.extend_volume(st['a'], 2)),
+        ('initialize_connection', True,
+         lambda i, st: i.initialize_connection(st['a'])),
+        ('get_volume_stats', True, lambda i, st: i.get_volume_stats()),
+        ('delete_volume (clone)', True,
+         lambda i, st: i.delete_volume(st['b'])),
+        ('delete_snapshot', True, lambda i, st: i.delete_snapshot(st['s'])),
+        ('cleanup clone', False, lambda i, st: i.delete_volume(st['c'])),
+        ('cleanup clone_snap', False, drop_clone_snap),
+        ('delete_volume', True, lambda i, st: i.delete_volume(st['a'])),
+    ]
+
+
+def _new_round_state(token):
+    volume_a = impls.new_volume(token)
+    return {'a': volume_a, 's': impls.new_snapshot(token, volume_a),
+            'b': impls.new_volume(token), 'c': impls.new_volume(token),
+            'broken': False}
+
+
+def _run_round(steps, impl_list, token, samples, errors):
+    """One round: every step for every implementation, back to back."""
+    states = {impl.name: _new_round_state(token) for impl in impl_list}
+    for op, timed, step in steps:
+        for impl in impl_list:
+            state = states[impl.name]
+            if state['broken']:
+                continue
+            try:
+                if timed and samples is not None:
+                    _timed(samples.setdefault(impl.name, {}), op, step,
+                           impl, state)
+                else:
+                    step(impl, state)
+            except Exception:
+                log('%s %s failed:\n%s', impl.name, op,
+                    traceback.format_exc())
+                errors.append('%s %s' % (impl.name, op))
+                state['broken'] = True
+    return states
+
+
+def latency(impl_map, raw, rounds, quick, token):
+    """Per-operation samples (ms); round 0 is an unrecorded warm-up."""
+    steps = _latency_steps(raw)
+    samples, errors = {}, []
+    budget = LATENCY_BUDGET_S[quick]
+    started = time.monotonic()
+    done = 0
+    for number in range(rounds + 1):
+        shift = number % len(IMPL_ORDER)
+        names = IMPL_ORDER[shift:] + IMPL_ORDER[:shift]
+        order = [impl_map[name] for name in names]
+        states = _run_round(steps, order, token,
+                            samples if number else None, errors)
+        for state in states.values():
+            if state['broken']:
+                raw.purge([state[k].name for k in ('b', 'c', 'a')])
+        done = number
+        if number and number % 5 == 0:
+            log('latency: %d/%d rounds', number, rounds)
+        if number >= 3 and time.monotonic() - started > budget:
+            log('latency: time budget of %.0f s used after %d rounds',
+                budget, number)
+            break
+    return {'samples': samples, 'rounds': done, 'errors': errors}
+
+
+def _pair(impl):
+    """One create+delete; returns the two latencies in ms."""
+    def run(volume):
+        start = time.perf_counter()
+        impl.create_volume(volume)
+        created = time.perf_counter()
+        impl.delete_volume(volume)
+        return ((created - start) * 1000.0,
+                (time.perf_counter() - created) * 1000.0)
+    return run
+
+
+def _burst(impl, raw, width, token):
+    volumes = [impls.new_volume(token) for _ in range(width)]
+    monitor = WakeupMonitor().start()
+    start = time.perf_counter()
+    results = run_parallel(_pair(impl), volumes, width)
+    wall = time.perf_counter() - start
+    lateness = monitor.stop()
+    failed = [v.name for v, r in zip(volumes, results)
+              if isinstance(r, Exception)]
+    if failed:
+        raw.purge(failed)
+    pairs = [r for r in results if not isinstance(r, Exception)]
+    return {'wall_s': wall, 'width': width, 'errors': len(failed),
+            'create_ms': [p[0] for p in pairs],
+            'delete_ms': [p[1] for p in pairs],
+            'lateness_ms': lateness}
+
+
+def concurrency(impl_map, raw, reps, token, width=64):
+    """Bursts of ``width`` create+delete pairs, ours and in-tree in turn."""
+    idle = WakeupMonitor().start()
+    time.sleep(1.0)
+    result = {'idle_lateness_ms': idle.stop(), 'bursts': {}}
+    for rep in range(reps):
+        names = ('ours', 'in-tree') if rep % 2 == 0 else ('in-tree', 'ours')
+        for name in names:
+            burst = _burst(impl_map[name], raw, width, token)
+            result['bursts'].setdefault(name, []).append(burst)
+            log('concurrency: %s burst %d/%d: %.2f s', name, rep + 1, reps,
+                burst['wall_s'])
+    return result
+
+
+def _shared_images(raw_cluster, names, create):
+    ioctx = raw_cluster.open_ioctx('volumes2')
+    try:
+        def one(name):
+            if create:
+                offload(rbd.RBD().create, ioctx, name, units.Mi)
+            else:
+                offload(rbd.RBD().remove, ioctx, name)
+        results = run_parallel(one, names, 16)
+        return [n for n, r in zip(names, results) if isinstance(r, Exception)]
+    finally:
+        ioctx.close()
+
+
+def _time_stats(impl_map, rounds):
+    """Interleaved stats calls; ours and raw get one warm-up call first
+    (pooled connection, ioctx), in-tree has nothing to warm up."""
+    samples, provisioned = {}, {}
+    for name in ('ours', 'raw'):
+        impl_map[name].get_volume_stats()
+    for number in range(max(rounds.values())):
+        for name, impl in impl_map.items():
+            if number < rounds[name]:
+                start = time.perf_counter()
+                stats = impl.get_volume_stats()
+                samples.setdefault(name, []).append(
+                    (time.perf_counter() - start) * 1000.0)
+                provisioned[name] = _provisioned(stats)
+    return samples, provisioned
+
+
+def _provisioned(stats):
+    if isinstance(stats, dict):
+        return stats.get('provisioned_capacity_gb')
+    return stats[-1] / float(units.Gi)  # raw: provisioned bytes
+
+
+def shared_stats(args, raw, n_images):
+    """get_volume_stats on ``volumes2`` holding ``n_images`` 1 MiB images."""
+    names = ['bench-%s-%04d' % (args.token, i) for i in range(n_images)]
+    impl_map = {}
+    started = time.perf_counter()
+    failed = _shared_images(raw.cluster, names, create=True)
+    setup_s = time.perf_counter() - started
+    log('stats: %d images created in %.1f s', n_images, setup_s)
+    try:
+        raw2 = impls.RawImpl(args.ceph_conf, args.user, 'volumes2',
+                              shared=True)
+        impl_map['raw'] = raw2
+        for kind in ('ours', 'in-tree'):
+            impl_map[kind] = impls.make_driver(
+                kind, args.ceph_conf, args.user, 'volumes2', exclusive=False)
+        rounds = {'ours': 15, 'in-tree': 3, 'raw': 15}
+        samples, provisioned = _time_stats(impl_map, rounds)
+    finally:
+        for impl in impl_map.values():
+            impl.close()
+        started = time.perf_counter()
+        leftover = _shared_images(raw.cluster, names, create=False)
+        teardown_s = time.perf_counter() - started
+        log('stats: images removed in %.1f s', teardown_s)
+    return {'images': n_images, 'samples': samples,
+            'provisioned_gb': provisioned, 'create_failed': len(failed),
+            'remove_failed': leftover, 'setup_s': setup_s,
+            'teardown_s': teardown_s}
+
+
+def _build_impls(args):
+    impl_map = {}
+    impl_map['raw'] = impls.RawImpl(args.ceph_conf, args.user, 'volumes')
+    for kind in ('ours', 'in-tree'):
+        impl_map[kind] = impls.make_driver(kind, args.ceph_conf, args.user,
+                                           'volumes')
+    return impl_map
+
+
+def _run_parts(args, impl_map, result):
+    parts = args.parts.split(',')
+    raw = impl_map['raw']
+    if 'latency' in parts:
+        log('latency: %d rounds (+1 warm-up)', args.rounds)
+        result['latency'] = latency(impl_map, raw, args.rounds, args.quick,
+                                    args.token)
+    if 'concurrency' in parts:
+        reps = 1 if args.quick else 3
+        result['concurrency'] = concurrency(impl_map, raw, reps, args.token)
+    if 'stats' in parts:
+        n_images = 200 if args.quick else 1000
+        result['stats'] = shared_stats(args, raw, n_images)
+
+
+def run_worker(args):
+    """Entry point of a worker process; writes its results to args.out."""
+    impls.load_config()
+    if eventlet_mode():
+        from eventlet import tpool
+        tpool.set_num_threads(TPOOL_SIZE)
+    result = {'mode': args.worker, 'eventlet': eventlet_mode(),
+              'tpool_size': TPOOL_SIZE if eventlet_mode() else None}
+    impl_map = _build_impls(args)
+    try:
+        _run_parts(args, impl_map, result)
+    except Exception:
+        result['fatal'] = traceback.format_exc()
+        log('worker failed:\n%s', result['fatal'])
+    finally:
+        for impl in impl_map.values():
+            impl.close()
+        with open(args.out, 'w') as out:
+            json.dump(result, out)
+    return 1 if 'fatal' in result else 0
