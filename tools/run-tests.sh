@@ -20,7 +20,7 @@ PYTHON=${PYTHON:-python3}
 
 log() { printf '[run-tests] %s\n' "$*"; }
 
-# shellcheck is the only test-time package ceph-up.sh does not install.
+# The pep8 env lints shell scripts too; ceph-up.sh installs the rest.
 if ! command -v shellcheck >/dev/null 2>&1; then
     log "installing shellcheck"
     apt-get update -q >/dev/null

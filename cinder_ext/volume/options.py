@@ -101,7 +101,6 @@ _OWN_RBD_OPTS = [
 ]
 
 
-
 def _shared_with_intree(own_opts):
     """The in-tree driver's option objects where it defines them.
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """What a worker process measures; the samples go back to the parent as JSON.
 
 Imported only after :func:`bench.patch_for` has set the process up as
@@ -263,8 +275,11 @@ def _shared_images(raw_cluster, names, create):
 
 
 def _time_stats(impl_map, rounds):
-    """Interleaved stats calls; ours and raw get one warm-up call first
-    (pooled connection, ioctx), in-tree has nothing to warm up."""
+    """Interleaved stats calls, after one warm-up call for ours and raw.
+
+    The warm-up opens their pooled connection and ioctx; the in-tree
+    driver connects on every call, so it has nothing to warm up.
+    """
     samples, provisioned = {}, {}
     for name in ('ours', 'raw'):
         impl_map[name].get_volume_stats()
@@ -295,7 +310,7 @@ def shared_stats(args, raw, n_images):
     log('stats: %d images created in %.1f s', n_images, setup_s)
     try:
         raw2 = impls.RawImpl(args.ceph_conf, args.user, 'volumes2',
-                              shared=True)
+                             shared=True)
         impl_map['raw'] = raw2
         for kind in ('ours', 'in-tree'):
             impl_map[kind] = impls.make_driver(

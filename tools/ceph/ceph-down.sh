@@ -28,6 +28,16 @@ esac
 
 log() { printf '[ceph-down] %s\n' "$*" >&2; }
 
+# Serialise with ceph-up.sh on the same DIR (see there), unless we were
+# called by ceph-up.sh itself, which already holds the lock.
+LOCK=${DIR%/}.lock
+# (No parent directory = no test bed was ever created there: nothing to do.)
+[[ -d $(dirname "$LOCK") ]] || exit 0
+if [[ ${CINDER_EXT_CEPH_LOCK_HELD:-} != "$LOCK" ]]; then
+    exec 9>"$LOCK"
+    flock -w 600 9 || { echo "could not get $LOCK within 600s" >&2; exit 1; }
+fi
+
 # True if pid $1 is a ceph daemon of type $2 (mon|mgr|osd) started with our
 # conf.  Guards against pid files pointing at a recycled pid after a reboot.
 # argv is read with a builtin (no fork): this runs for every pid in /proc.

@@ -15,11 +15,17 @@
 #   CINDER_EXT_CEPH_DIR      state directory (default /var/tmp/cinder-ext-ceph)
 #   CINDER_EXT_CEPH_TIMEOUT  seconds to wait for HEALTH/active+clean (default 120)
 #   CINDER_EXT_CEPH_OSD_SIZE size of the sparse OSD block file (default 20G)
+#   CINDER_EXT_CEPH_MON_V2_PORT / CINDER_EXT_CEPH_MON_V1_PORT
+#                            mon ports for a *fresh* cluster (default 3300 /
+#                            6789); only needed to run a second test bed
+#                            (other DIR) next to the default one.
 #
 # Everything (conf, keyrings, mon/mgr/osd data, logs, pid files, admin
 # sockets, crash dumps) lives under $DIR; nothing is written to /etc/ceph or
 # /var/lib/ceph, so the test bed never collides with a "real" Ceph install
-# and can be thrown away with `ceph-down.sh --purge`.
+# and can be thrown away with `ceph-down.sh --purge`.  The only file outside
+# $DIR is the lock file $DIR.lock, which serialises concurrent
+# ceph-up.sh/ceph-down.sh runs on the same DIR (it has to survive the wipe).
 set -euo pipefail
 
 # --- constants ---------------------------------------------------------------
@@ -41,7 +47,9 @@ MON_ID=a
 MGR_ID=x
 # Loopback only: the test bed must never be reachable from outside the box.
 MON_IP=127.0.0.1
-MON_ADDRS="[v2:${MON_IP}:3300,v1:${MON_IP}:6789]"
+MON_V2_PORT=${CINDER_EXT_CEPH_MON_V2_PORT:-3300}
+MON_V1_PORT=${CINDER_EXT_CEPH_MON_V1_PORT:-6789}
+MON_ADDRS="[v2:${MON_IP}:${MON_V2_PORT},v1:${MON_IP}:${MON_V1_PORT}]"
 
 # Pools the driver tests use: "volumes" is the main one, "volumes2" is the
 # target for migration tests.  Small pg_num keeps the 2-core box idle.
@@ -130,7 +138,9 @@ start_daemon() {
     log "starting $type.$id"
     # stdout/stderr of the launcher go to a file: daemons log to $DIR/log,
     # but early failures (bad conf, port in use) are only printed here.
-    if ! "ceph-$type" -c "$CONF" -i "$id" >>"$DIR/log/ceph-$type.$id.out" 2>&1; then
+    # 9>&- : the daemon must not inherit our lock fd, or it would hold the
+    # lock for its whole life and block every later ceph-up/ceph-down.
+    if ! "ceph-$type" -c "$CONF" -i "$id" >>"$DIR/log/ceph-$type.$id.out" 2>&1 9>&-; then
         die "ceph-$type -i $id failed to start"
     fi
 }
@@ -167,6 +177,20 @@ if ((${#DIR} > 70)); then
     echo "CINDER_EXT_CEPH_DIR too long (${#DIR} chars, max 70): unix socket paths would not fit" >&2
     exit 1
 fi
+
+# Two ceph-up.sh (or ceph-up + ceph-down) on the same DIR at once would wipe
+# or start daemons under each other's feet (seen in practice: a parallel
+# --fresh).  Hold an exclusive lock for the whole run; wait for a running
+# one to finish rather than fail.  Exported so our own ceph-down.sh call
+# knows the lock is already held by its parent.
+LOCK=${DIR%/}.lock
+mkdir -p "$(dirname "$LOCK")"
+exec 9>"$LOCK"
+if ! flock -n 9; then
+    log "waiting for another ceph-up/ceph-down on $DIR to finish ($LOCK)"
+    flock -w 600 9 || { echo "could not get $LOCK within 600s" >&2; exit 1; }
+fi
+export CINDER_EXT_CEPH_LOCK_HELD=$LOCK
 
 # --- 1. packages -----------------------------------------------------------------
 
@@ -363,7 +387,7 @@ bootstrap_mon() {
     # a cryptic bind error in its log; check up front and say so.  (bash's
     # /dev/tcp instead of ss/netstat: iproute2 is not in minimal images.)
     local port
-    for port in 3300 6789; do
+    for port in "$MON_V2_PORT" "$MON_V1_PORT"; do
         if (exec 3<>"/dev/tcp/$MON_IP/$port") 2>/dev/null; then
             die "$MON_IP:$port is already in use (another Ceph test bed running from a different CINDER_EXT_CEPH_DIR?)"
         fi
