@@ -233,6 +233,36 @@ def clone_chain_depth(ioctx, name, is_cinder_clone):
         current = parent[1]
 
 
+def set_config(ioctx, name, settings, managed_keys):
+    """Make ``settings`` the image's overrides among ``managed_keys``."""
+    with bindings.rbd.Image(ioctx, name) as image:
+        current = {entry['name'] for entry in image.config_list()
+                   if entry.get('source') == bindings.CONFIG_SOURCE_IMAGE}
+        for key in managed_keys:
+            if key in settings:
+                image.config_set(key, str(settings[key]))
+            elif key in current:
+                image.config_remove(key)
+
+
+def image_config(ioctx, name):
+    """The image's own config overrides as ``{key: value}``."""
+    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+        return {entry['name']: entry['value']
+                for entry in image.config_list()
+                if entry.get('source') == bindings.CONFIG_SOURCE_IMAGE}
+
+
+def update_features(ioctx, name, mask, enabled):
+    """Switch the ``mask`` features of ``name``; returns the old set."""
+    with bindings.rbd.Image(ioctx, name) as image:
+        before = image.features()
+        change = (mask & ~before) if enabled else (mask & before)
+        if change:
+            image.update_features(change, enabled)
+        return before
+
+
 def _order_for_clone(p_ioctx, p_name, min_order):
     """A clone's object size must be at least its parent's stripe unit."""
     with bindings.rbd.Image(p_ioctx, p_name, read_only=True) as parent:

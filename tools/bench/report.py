@@ -195,7 +195,8 @@ def print_concurrency(results):
     print('   ops/s = 128 operations (64 creates + 64 deletes) / wall. '
           'Wake-up lateness: a 5 ms sleeper (green thread')
     print('   under eventlet = hub stall; native thread otherwise = GIL/CPU '
-          'contention). eventlet tpool size 20.')
+          'contention). Eventlet: GreenPool(64), tpool of 20')
+    print('   threads (cinder default); threads: ThreadPoolExecutor(64).')
     for mode, late in idle:
         print('   idle %s baseline (1 s, no load): max %s ms, p99 %s ms'
               % (mode, fmt_ms(max(late) if late else None),

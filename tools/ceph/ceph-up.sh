@@ -191,6 +191,7 @@ if ! flock -n 9; then
     flock -w 600 9 || { echo "could not get $LOCK within 600s" >&2; exit 1; }
 fi
 export CINDER_EXT_CEPH_LOCK_HELD=$LOCK
+T0=$SECONDS # report boot time without the time spent waiting for the lock
 
 # --- 1. packages -----------------------------------------------------------------
 

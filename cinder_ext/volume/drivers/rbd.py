@@ -41,7 +41,9 @@ from cinder_ext.volume import connection_info
 from cinder_ext.volume import deletion
 from cinder_ext.volume import image_transfer
 from cinder_ext.volume import options
+from cinder_ext.volume import qos
 from cinder_ext.volume import stats
+from cinder_ext.volume import type_settings
 from cinder_ext.volume import validation
 
 LOG = logging.getLogger(__name__)
@@ -137,16 +139,38 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     # -- volumes -------------------------------------------------------
 
+    def _check_new(self, volume):
+        """Refuse bad requests before anything exists in the pool."""
+        validation.check_new_volume(volume)
+        type_settings.check_type(volume.volume_type, volume.size)
+
+    def _apply_type(self, volume):
+        """Apply the volume type to a new image; remove it if that fails."""
+        with self._backend.session() as session:
+            ioctx = session.ioctx(self._backend.pool)
+            try:
+                return type_settings.apply(session, ioctx, volume,
+                                           volume.volume_type)
+            except Exception:
+                LOG.error('Applying volume type settings to %s failed; '
+                          'removing it', volume.name)
+                session.run(images.remove_if_exists, ioctx, volume.name)
+                raise
+
     @_ceph_errors('create_volume')
     def create_volume(self, volume):
-        validation.check_new_volume(volume)
+        if volume.encryption_key_id:
+            raise exception.VolumeDriverException(
+                message='volume %s: encrypted volumes are not supported by '
+                        'cinder-ext yet; nothing was created' % volume.id)
+        self._check_new(volume)
         size = int(volume.size) * units.Gi
         with self._backend.session() as session:
             session.run(images.create, session.ioctx(self._backend.pool),
                         volume.name, size, self._backend.order,
                         self._backend.features(session))
         LOG.debug('Created %s (%d GiB)', volume.name, volume.size)
-        return {}
+        return self._apply_type(volume)
 
     @_ceph_errors('delete_volume')
     def delete_volume(self, volume):
@@ -163,16 +187,34 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
                     reason='refusing to shrink %s from %d to %d bytes'
                            % (volume.name, current, size))
             session.run(images.resize, ioctx, volume.name, size)
+            # Capacity-based QoS (*_per_gb) grows with the volume.
+            settings = type_settings.check_type(volume.volume_type,
+                                                int(new_size))
+            if settings:
+                session.run(images.set_config, ioctx, volume.name, settings,
+                            qos.ALL_CEPH_KEYS)
 
     @_ceph_errors('create_cloned_volume')
     def create_cloned_volume(self, volume, src_vref):
-        validation.check_new_volume(volume)
-        return clones.create_cloned_volume(self._backend, volume, src_vref)
+        self._check_new(volume)
+        clones.create_cloned_volume(self._backend, volume, src_vref)
+        return self._apply_type(volume)
 
     @_ceph_errors('create_volume_from_snapshot')
     def create_volume_from_snapshot(self, volume, snapshot):
-        validation.check_new_volume(volume)
-        return clones.create_from_snapshot(self._backend, volume, snapshot)
+        self._check_new(volume)
+        clones.create_from_snapshot(self._backend, volume, snapshot)
+        return self._apply_type(volume)
+
+    @_ceph_errors('retype')
+    def retype(self, context, volume, new_type, diff, host):
+        """Same backend: re-apply QoS and multiattach for ``new_type``."""
+        type_settings.check_type(new_type, volume.size)
+        with self._backend.session() as session:
+            update = type_settings.apply(
+                session, session.ioctx(self._backend.pool), volume,
+                new_type, old_type=volume.volume_type)
+        return True, update
 
     # -- snapshots -----------------------------------------------------
 
@@ -249,7 +291,7 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
             'thin_provisioning_support': True,
             'location_info': location,
             'backend_state': 'down',
-            'qos_support': False,
+            'qos_support': True,
             'replication_enabled': False,
         }
 
@@ -280,8 +322,11 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
             self._backend, image_location, image_meta)
         if not location:
             return {}, False
+        self._check_new(volume)
         clones.clone_from_image(self._backend, volume, *location)
-        return {'provider_location': None}, True
+        update = self._apply_type(volume)
+        update.setdefault('provider_location', None)
+        return update, True
 
     @_ceph_errors('copy_image_to_volume')
     def copy_image_to_volume(self, context, volume, image_service, image_id,
