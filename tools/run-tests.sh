@@ -20,11 +20,16 @@ PYTHON=${PYTHON:-python3}
 
 log() { printf '[run-tests] %s\n' "$*"; }
 
-# The pep8 env lints shell scripts too; ceph-up.sh installs the rest.
-if ! command -v shellcheck >/dev/null 2>&1; then
-    log "installing shellcheck"
+# shellcheck for the pep8 env, qemu-img for image conversion tests;
+# ceph-up.sh installs the Ceph packages.
+missing=()
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
     apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" \
+        >/dev/null
 fi
 
 # Boots (or confirms) the cluster and installs the Ceph packages; the

@@ -35,6 +35,26 @@ from cinder_ext.ceph import bindings
 LOG = logging.getLogger(__name__)
 
 CHUNK = 4 * units.Mi
+# Zero detection granularity: runs of non-zero blocks become one write.
+BLOCK = 64 * units.Ki
+_ZERO_BLOCK = bytes(BLOCK)
+
+
+def nonzero_runs(data):
+    """(start, end) ranges of ``data`` that are not all-zero blocks."""
+    runs = []
+    start = None
+    for pos in range(0, len(data), BLOCK):
+        block = data[pos:pos + BLOCK]
+        if block == _ZERO_BLOCK[:len(block)]:
+            if start is not None:
+                runs.append((start, pos))
+                start = None
+        elif start is None:
+            start = pos
+    if start is not None:
+        runs.append((start, len(data)))
+    return runs
 
 
 def write_file_to_image(ioctx, name, path):
@@ -43,15 +63,15 @@ def write_file_to_image(ioctx, name, path):
     with bindings.rbd.Image(ioctx, name) as image:
         if image.size() < size:
             image.resize(size)
-        zero = bytes(CHUNK)
         with open(path, 'rb') as src:
             offset = 0
             while True:
                 data = src.read(CHUNK)
                 if not data:
                     break
-                if data != zero[:len(data)]:
-                    image.write(data, offset)
+                view = memoryview(data)
+                for start, end in nonzero_runs(data):
+                    image.write(bytes(view[start:end]), offset + start)
                 offset += len(data)
         image.flush()
     return size

@@ -1,0 +1,161 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""Glance images into volumes and back, through Cinder's image_utils.
+
+Glance itself is absent (a dict-backed image service stands in for it),
+Cinder's root helper runs commands directly and its privsep functions run
+in-process (the tests run as root); Ceph and qemu-img are real.
+"""
+
+import os
+from unittest import mock
+
+from cinder import privsep
+from cinder.tests.unit import fake_volume
+from cinder import utils as cinder_utils
+
+from cinder_ext.ceph import bindings
+from cinder_ext.tests.functional import base
+
+MiB = 1024 * 1024
+
+
+class DictImageService(object):
+    """The part of Cinder's GlanceImageService that image_utils uses."""
+
+    def __init__(self):
+        self.images = {}
+        self.temp_images = None  # image_utils.TemporaryImages' cache
+
+    def add(self, image_id, data, disk_format='raw'):
+        self.images[image_id] = ({'id': image_id, 'disk_format': disk_format,
+                                  'container_format': 'bare',
+                                  'size': len(data), 'status': 'active',
+                                  'properties': {}}, data)
+
+    def show(self, context, image_id):
+        return dict(self.images[image_id][0])
+
+    def download(self, context, image_id, data=None):
+        data.write(self.images[image_id][1])
+
+    def update(self, context, image_id, image_meta, data=None, **kwargs):
+        meta, _old = self.images.get(image_id, ({'id': image_id}, b''))
+        self.images[image_id] = (meta, data.read() if data else b'')
+        return meta
+
+
+class TestImageTransfer(base.DriverTestCase):
+    def setUp(self):
+        super(TestImageTransfer, self).setUp()
+        patcher = mock.patch.object(cinder_utils, 'get_root_helper',
+                                    return_value='env')
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        privsep.sys_admin_pctxt.set_client_mode(False)
+        self.addCleanup(privsep.sys_admin_pctxt.set_client_mode, True)
+        self.driver = self.make_driver(group='images')
+        self.glance = DictImageService()
+
+    def test_image_to_volume_and_back(self):
+        payload = os.urandom(MiB) + bytes(6 * MiB) + b'tail' * 1024
+        self.glance.add('img-1', payload)
+        vol = self.volume()
+        # Cinder gives every volume a type; upload reads its extra specs.
+        vol.volume_type = fake_volume.fake_volume_type_obj(self.ctx)
+        vol.glance_metadata = {}
+        self.driver.create_volume(vol)
+        self.addCleanup(self.driver.delete_volume, vol)
+        self.driver.copy_image_to_volume(self.ctx, vol, self.glance, 'img-1')
+        self.assertEqual(payload, self.read(vol.name, len(payload)))
+        # Zero chunks were skipped, not written: the image stays thin.
+        with self.open_image(vol.name) as image:
+            used = []
+            image.diff_iterate(0, image.size(), None,
+                               lambda off, length, exists:
+                               used.append(length) if exists else None)
+        self.assertLess(sum(used), 5 * MiB)  # 7 MiB if zeros were written
+
+        self.glance.images['img-2'] = ({'id': 'img-2'}, b'')
+        self.driver.copy_volume_to_image(
+            self.ctx, vol, self.glance,
+            {'id': 'img-2', 'disk_format': 'raw', 'container_format': 'bare'})
+        uploaded = self.glance.images['img-2'][1]
+        self.assertEqual(vol.size * 1024 * MiB, len(uploaded))
+        self.assertEqual(payload, uploaded[:len(payload)])
+
+    def test_qcow2_image_is_converted(self):
+        raw = os.path.join(self.useFixture_tmp(), 'src.raw')
+        with open(raw, 'wb') as out:
+            out.write(b'qcow2-payload' + bytes(MiB))
+        qcow = raw + '.qcow2'
+        cinder_utils.execute('qemu-img', 'convert', '-O', 'qcow2', raw, qcow)
+        with open(qcow, 'rb') as src:
+            self.glance.add('img-q', src.read(), disk_format='qcow2')
+        vol = self.volume()
+        self.driver.create_volume(vol)
+        self.addCleanup(self.driver.delete_volume, vol)
+        self.driver.copy_image_to_volume(self.ctx, vol, self.glance, 'img-q')
+        self.assertEqual(b'qcow2-payload', self.read(vol.name, 13))
+
+    def useFixture_tmp(self):
+        import fixtures
+        return self.useFixture(fixtures.TempDir()).path
+
+
+
+class TestGlanceClone(base.DriverTestCase):
+    """Glance images stored in the same cluster are cloned, not copied."""
+
+    def setUp(self):
+        super(TestGlanceClone, self).setUp()
+        self.driver = self.make_driver(group='glance')
+        self.image = 'glance-image-%s' % self.new_id()
+        ioctx = self.rados()
+        bindings.rbd.RBD().create(ioctx, self.image, 8 * MiB,
+                                  old_format=False, features=1)
+        self.write_pattern(self.image, b'glance-bits')
+        with bindings.rbd.Image(ioctx, self.image) as image:
+            image.create_snap('snap')
+            image.protect_snap('snap')
+        self.addCleanup(self._remove_image)
+        self.url = 'rbd://%s/volumes/%s/snap' % (
+            base.admin('fsid').strip(), self.image)
+
+    def _remove_image(self):
+        with bindings.rbd.Image(self.rados(), self.image) as image:
+            image.unprotect_snap('snap')
+            image.remove_snap('snap')
+        bindings.rbd.RBD().remove(self.rados(), self.image)
+
+    def test_clone_raw_image_from_same_cluster(self):
+        vol = self.volume(size=1)
+        update, cloned = self.driver.clone_image(
+            self.ctx, vol, (self.url, None), {'disk_format': 'raw'}, None)
+        self.assertTrue(cloned)
+        self.assertIsNone(update['provider_location'])
+        self.assertEqual(('volumes', self.image, 'snap'),
+                         self.parent_of(vol.name))
+        self.assertEqual(b'glance-bits', self.read(vol.name, 11))
+        self.assertEqual(1024 * MiB, self.image_size(vol.name))
+        self.driver.delete_volume(vol)
+
+    def test_not_cloneable(self):
+        other = self.url.replace(self.url[6:42], '0' * 8 + self.url[14:42])
+        for location, meta in (((self.url, None), {'disk_format': 'qcow2'}),
+                               ((other, None), {'disk_format': 'raw'}),
+                               (('file:///x', None), {'disk_format': 'raw'}),
+                               (None, {'disk_format': 'raw'})):
+            vol = self.volume()
+            self.assertEqual(({}, False), self.driver.clone_image(
+                self.ctx, vol, location, meta, None))
+            self.assertNotIn(vol.name, self.image_names())
