@@ -20,7 +20,7 @@ PYTHON=${PYTHON:-python3}
 
 log() { printf '[run-tests] %s\n' "$*"; }
 
-# shellcheck for the pep8 env, qemu-img for image conversion tests;
+# Lint needs shellcheck (pep8 env), image tests need qemu-img;
 # ceph-up.sh installs the Ceph packages.
 missing=()
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)

@@ -151,7 +151,8 @@ def print_latency(result, mode):
           '"delete_volume (clone)" deletes the volume')
     print('   made from the snapshot (informational).')
     if result['errors']:
-        print('   FAILED steps: %s' % ', '.join(result['errors']))
+        print('   FAILED steps (count): %s' % ', '.join(
+            '%s x%d' % item for item in sorted(result['errors'].items())))
     print('')
     return targets
 

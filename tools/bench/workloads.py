@@ -130,8 +130,27 @@ def _timed(samples, op, func, *args):
         (time.perf_counter() - start) * 1000.0)
 
 
+class Step(object):
+    """One operation of a latency round.
+
+    ``needs``: objects (a, s, b, c) that must exist; ``blocked_by``: objects
+    that must be gone; ``makes``/``kills``: what success creates/removes.
+    A failed step leaves the state as it was, so only the steps that depend
+    on its result are skipped for that implementation in that round.
+    """
+
+    def __init__(self, op, call, needs='', blocked_by='', makes='',
+                 kills='', timed=True):
+        self.op, self.call, self.timed = op, call, timed
+        self.needs, self.blocked_by = set(needs), set(blocked_by)
+        self.makes, self.kills = set(makes), set(kills)
+
+    def runnable(self, alive):
+        return self.needs <= alive and not (self.blocked_by & alive)
+
+
 def _latency_steps(raw):
-    """(op, timed, callable(impl, state)) in the order a round runs them.
+    """The steps of one round, in order.
 
     Volume b (from the snapshot) is deleted before the snapshot so that no
     driver has to flatten it; volume c (clone of a) is deleted untimed, and
@@ -141,22 +160,30 @@ def _latency_steps(raw):
     def drop_clone_snap(impl, st):
         raw.drop_snap(st['a'].name, st['c'].name + '.clone_snap')
     return [
-        ('create_volume', True, lambda i, st: i.create_volume(st['a'])),
-        ('create_snapshot', True, lambda i, st: i.create_snapshot(st['s'])),
-        ('create_volume_from_snapshot', True,
-         lambda i, st: i.create_volume_from_snapshot(st['b'], st['s'])),
-        ('create_cloned_volume', True,
-         lambda i, st: i.create_cloned_volume(st['c'], st['a'])),
-        ('extend_volume', True, lambda i, st: i.extend_volume(st['a'], 2)),
-        ('initialize_connection', True,
-         lambda i, st: i.initialize_connection(st['a'])),
-        ('get_volume_stats', True, lambda i, st: i.get_volume_stats()),
-        ('delete_volume (clone)', True,
-         lambda i, st: i.delete_volume(st['b'])),
-        ('delete_snapshot', True, lambda i, st: i.delete_snapshot(st['s'])),
-        ('cleanup clone', False, lambda i, st: i.delete_volume(st['c'])),
-        ('cleanup clone_snap', False, drop_clone_snap),
-        ('delete_volume', True, lambda i, st: i.delete_volume(st['a'])),
+        Step('create_volume', lambda i, st: i.create_volume(st['a']),
+             makes='a'),
+        Step('create_snapshot', lambda i, st: i.create_snapshot(st['s']),
+             needs='a', makes='s'),
+        Step('create_volume_from_snapshot',
+             lambda i, st: i.create_volume_from_snapshot(st['b'], st['s']),
+             needs='s', makes='b'),
+        Step('create_cloned_volume',
+             lambda i, st: i.create_cloned_volume(st['c'], st['a']),
+             needs='a', makes='c'),
+        Step('extend_volume', lambda i, st: i.extend_volume(st['a'], 2),
+             needs='a'),
+        Step('initialize_connection',
+             lambda i, st: i.initialize_connection(st['a']), needs='a'),
+        Step('get_volume_stats', lambda i, st: i.get_volume_stats()),
+        Step('delete_volume (clone)', lambda i, st: i.delete_volume(st['b']),
+             needs='b', kills='b'),
+        Step('delete_snapshot', lambda i, st: i.delete_snapshot(st['s']),
+             needs='s', blocked_by='b', kills='s'),
+        Step('cleanup clone', lambda i, st: i.delete_volume(st['c']),
+             needs='c', kills='c', timed=False),
+        Step('cleanup clone_snap', drop_clone_snap, needs='a', timed=False),
+        Step('delete_volume', lambda i, st: i.delete_volume(st['a']),
+             needs='a', blocked_by='sc', kills='a'),
     ]
 
 
@@ -164,35 +191,44 @@ def _new_round_state(token):
     volume_a = impls.new_volume(token)
     return {'a': volume_a, 's': impls.new_snapshot(token, volume_a),
             'b': impls.new_volume(token), 'c': impls.new_volume(token),
-            'broken': False}
+            'alive': set(), 'failed': False}
+
+
+def _record_failure(impl, step, errors):
+    key = '%s %s' % (impl.name, step.op)
+    if key not in errors:
+        log('%s failed:\n%s', key, traceback.format_exc())
+    else:
+        log('%s failed again: %s', key, sys.exc_info()[1])
+    errors[key] = errors.get(key, 0) + 1
 
 
 def _run_round(steps, impl_list, token, samples, errors):
     """One round: every step for every implementation, back to back."""
     states = {impl.name: _new_round_state(token) for impl in impl_list}
-    for op, timed, step in steps:
+    for step in steps:
         for impl in impl_list:
             state = states[impl.name]
-            if state['broken']:
+            if not step.runnable(state['alive']):
                 continue
             try:
-                if timed and samples is not None:
-                    _timed(samples.setdefault(impl.name, {}), op, step,
-                           impl, state)
+                if step.timed and samples is not None:
+                    _timed(samples.setdefault(impl.name, {}), step.op,
+                           step.call, impl, state)
                 else:
-                    step(impl, state)
+                    step.call(impl, state)
             except Exception:
-                log('%s %s failed:\n%s', impl.name, op,
-                    traceback.format_exc())
-                errors.append('%s %s' % (impl.name, op))
-                state['broken'] = True
+                _record_failure(impl, step, errors)
+                state['failed'] = True
+                continue
+            state['alive'] = (state['alive'] | step.makes) - step.kills
     return states
 
 
 def latency(impl_map, raw, rounds, quick, token):
     """Per-operation samples (ms); round 0 is an unrecorded warm-up."""
     steps = _latency_steps(raw)
-    samples, errors = {}, []
+    samples, errors = {}, {}
     budget = LATENCY_BUDGET_S[quick]
     started = time.monotonic()
     done = 0
@@ -203,7 +239,7 @@ def latency(impl_map, raw, rounds, quick, token):
         states = _run_round(steps, order, token,
                             samples if number else None, errors)
         for state in states.values():
-            if state['broken']:
+            if state['failed']:
                 raw.purge([state[k].name for k in ('b', 'c', 'a')])
         done = number
         if number and number % 5 == 0:
