@@ -302,3 +302,50 @@ def copy_resized(ioctx, src, dest_ioctx, dest, features, order, size=None):
     except BaseException:
         remove_if_exists(dest_ioctx, dest)
         raise
+
+
+def scan(ioctx):
+    """Every image with size, watcher count and user snapshots, in one go.
+
+    Used to list manageable volumes/snapshots: one hand-off for the whole
+    pool instead of an ``rbd status`` subprocess per image.
+    """
+    found = []
+    for name in _rbd().list(ioctx):
+        try:
+            with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+                snaps = [{'name': s['name'], 'size': s['size']}
+                         for s in image.list_snaps()
+                         if s.get('namespace', bindings.SNAP_NAMESPACE_USER)
+                         == bindings.SNAP_NAMESPACE_USER]
+                found.append({'name': name, 'size': image.size(),
+                              'watchers': len(list(image.watchers_list())),
+                              'snaps': snaps})
+        except bindings.ImageNotFound:
+            continue  # removed while we listed
+    return found
+
+
+def rename_snap(ioctx, name, old, new, protect):
+    with bindings.rbd.Image(ioctx, name) as image:
+        image.rename_snap(old, new)
+        if protect and not image.is_protected_snap(new):
+            image.protect_snap(new)
+
+
+def snap_size(ioctx, name, snap):
+    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+        for entry in image.list_snaps():
+            if entry['name'] == snap:
+                return entry['size']
+    raise bindings.ImageNotFound('snapshot %s@%s not found' % (name, snap))
+
+
+def unprotect_if_unused(ioctx, name, snap):
+    """Unprotect ``name@snap`` unless clones still depend on it."""
+    with bindings.rbd.Image(ioctx, name) as image:
+        image.set_snap(snap)
+        children = list(image.list_children())
+        image.set_snap(None)
+        if not children and image.is_protected_snap(snap):
+            image.unprotect_snap(snap)

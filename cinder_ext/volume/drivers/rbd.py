@@ -40,6 +40,7 @@ from cinder_ext.volume import clones
 from cinder_ext.volume import connection_info
 from cinder_ext.volume import deletion
 from cinder_ext.volume import image_transfer
+from cinder_ext.volume import manage
 from cinder_ext.volume import options
 from cinder_ext.volume import qos
 from cinder_ext.volume import stats
@@ -355,25 +356,43 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     @_ceph_errors('manage_existing')
     def manage_existing(self, volume, existing_ref):
-        source = validation.source_name(existing_ref)
+        type_settings.check_type(volume.volume_type, volume.size)
+        manage.manage_volume(self._backend, volume, existing_ref)
         with self._backend.session() as session:
-            session.run(images.rename, session.ioctx(self._backend.pool),
-                        source, volume.name)
-        return {}
+            return type_settings.apply(session,
+                                       session.ioctx(self._backend.pool),
+                                       volume, volume.volume_type)
 
     @_ceph_errors('manage_existing_get_size')
     def manage_existing_get_size(self, volume, existing_ref):
-        source = validation.source_name(existing_ref)
-        with self._backend.session() as session:
-            try:
-                size = session.run(images.image_size,
-                                   session.ioctx(self._backend.pool), source)
-            except bindings.ImageNotFound:
-                raise exception.ManageExistingInvalidReference(
-                    existing_ref=existing_ref,
-                    reason='RBD image %s does not exist in pool %s'
-                           % (source, self._backend.pool))
-        return image_transfer.size_in_gb(size)
+        return manage.existing_volume_size(self._backend, existing_ref)
+
+    @_ceph_errors('get_manageable_volumes')
+    def get_manageable_volumes(self, cinder_volumes, marker, limit, offset,
+                               sort_keys, sort_dirs):
+        return manage.manageable_volumes(self._backend, cinder_volumes,
+                                         marker, limit, offset, sort_keys,
+                                         sort_dirs)
 
     def unmanage(self, volume):
         pass
+
+    @_ceph_errors('manage_existing_snapshot')
+    def manage_existing_snapshot(self, snapshot, existing_ref):
+        manage.manage_snapshot(self._backend, snapshot, existing_ref)
+
+    @_ceph_errors('manage_existing_snapshot_get_size')
+    def manage_existing_snapshot_get_size(self, snapshot, existing_ref):
+        return manage.existing_snapshot_size(self._backend, snapshot,
+                                             existing_ref)
+
+    @_ceph_errors('get_manageable_snapshots')
+    def get_manageable_snapshots(self, cinder_snapshots, marker, limit,
+                                 offset, sort_keys, sort_dirs):
+        return manage.manageable_snapshots(self._backend, cinder_snapshots,
+                                           marker, limit, offset, sort_keys,
+                                           sort_dirs)
+
+    @_ceph_errors('unmanage_snapshot')
+    def unmanage_snapshot(self, snapshot):
+        manage.unmanage_snapshot(self._backend, snapshot)
