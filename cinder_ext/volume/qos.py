@@ -120,4 +120,3 @@ def specs_for_type(volume_type):
 def settings_for(volume_type, size_gb):
     specs, consumer = specs_for_type(volume_type)
     return ceph_settings(specs, size_gb, consumer) if specs else {}
-

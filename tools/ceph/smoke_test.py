@@ -46,7 +46,8 @@ def mon_cmd(cluster, **cmd):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clone-format", default="auto", choices=["auto", "1", "2"],
+    ap.add_argument("--clone-format", default="auto",
+                    choices=["auto", "1", "2"],
                     help="librbd rbd_default_clone_format for this client")
     args = ap.parse_args()
 
@@ -66,7 +67,8 @@ def main():
               "total_bytes =", df["stats"]["total_bytes"])
         quota = mon_cmd(cluster, prefix="osd pool get-quota", pool="volumes")
         print("osd pool get-quota volumes:", quota)
-        compat = mon_cmd(cluster, prefix="osd dump")["require_min_compat_client"]
+        osd_dump = mon_cmd(cluster, prefix="osd dump")
+        compat = osd_dump["require_min_compat_client"]
         print("require_min_compat_client:", compat)
 
         prefix = "smoke-%d" % os.getpid()

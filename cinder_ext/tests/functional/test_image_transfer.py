@@ -112,7 +112,6 @@ class TestImageTransfer(base.DriverTestCase):
         return self.useFixture(fixtures.TempDir()).path
 
 
-
 class TestGlanceClone(base.DriverTestCase):
     """Glance images stored in the same cluster are cloned, not copied."""
 
