@@ -16,8 +16,9 @@ DevStack plugin and the local stack (tools/stack) both run it, so what CI
 runs is what DevStack writes. It uses only the standard library because
 DevStack calls it before the package is installed::
 
-    python3 cinder_ext/backend_section.py --config-file /etc/cinder/cinder.conf \\
-        --backend ceph-ext --pool volumes --user cinder \\
+    python3 cinder_ext/backend_section.py \\
+        --config-file /etc/cinder/cinder.conf --backend ceph-ext \\
+        --pool volumes --user cinder \\
         --ceph-conf /etc/ceph/ceph.conf [--secret-uuid UUID] \\
         [--driver intree] [--set rbd_max_clone_depth=3 ...]
 

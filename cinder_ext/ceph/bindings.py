@@ -59,14 +59,19 @@ RBDOSError = _rbd_exc('OSError')
 RadosError = _rados_exc('Error')
 ObjectNotFound = _rados_exc('ObjectNotFound')
 RadosPermissionError = _rados_exc('PermissionError')
+PermissionDeniedError = _rados_exc('PermissionDeniedError')
 TimedOut = _rados_exc('TimedOut')
 ConnectionShutdown = _rados_exc('ConnectionShutdown')
 RadosStateError = _rados_exc('RadosStateError')
 IoctxStateError = _rados_exc('IoctxStateError')
 
-# Errors after which a cached connection must not be reused.
+RBDConnectionShutdown = _rbd_exc('ConnectionShutdown')
+
+# Errors after which a cached connection is not reused: librados and
+# librbd each raise their own shutdown/timeout classes.
 DEAD_CONNECTION_ERRORS = tuple(
-    e for e in (ConnectionShutdown, RadosStateError, IoctxStateError)
+    e for e in (ConnectionShutdown, RadosStateError, IoctxStateError,
+                TimedOut, RBDConnectionShutdown, RBDTimeout)
     if e is not _Unavailable)
 
 

@@ -31,8 +31,14 @@ CLONE_FORMAT_TTL = 60
 
 
 def release_at_least(release, minimum):
-    """Compare release names; unknown (newer) names count as new."""
+    """Compare release names.
+
+    A name we do not know is newer than our list; a missing one is older
+    than anything (librbd reads it that way too).
+    """
     def rank(name):
+        if not name:
+            return -1
         try:
             return _CLIENT_RELEASES.index(name)
         except ValueError:

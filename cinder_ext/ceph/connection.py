@@ -67,9 +67,11 @@ class ClusterSpec(object):
 
 def _open_rados(spec):
     """Create and connect a Rados handle (runs off the hub)."""
+    # conffile '' makes librados search its default paths (as in-tree);
+    # None would read no file at all.
     handle = bindings.rados.Rados(rados_id=spec.user,
                                   clustername=spec.cluster_name,
-                                  conffile=spec.conf_file or None)
+                                  conffile=spec.conf_file or '')
     try:
         for key, value in spec.conf_overrides().items():
             handle.conf_set(key, value)
@@ -88,6 +90,7 @@ def _explain_connect_error(spec, error):
                 % (spec.cluster_name, spec.timeout, who,
                    spec.conf_file or 'librados default'))
     if isinstance(error, (bindings.RadosPermissionError,
+                          bindings.PermissionDeniedError,
                           bindings.ObjectNotFound)):
         return ('Ceph refused authentication for %s (conf %s, keyring %s):'
                 ' check rbd_user and that its keyring is readable (%s)'
@@ -210,7 +213,7 @@ class ClusterClient(object):
         session = self._acquire()
         try:
             yield session
-        except bindings.DEAD_CONNECTION_ERRORS + (bindings.TimedOut,):
+        except bindings.DEAD_CONNECTION_ERRORS:
             # Let the next caller start on a fresh connection.
             self.retire(session)
             raise

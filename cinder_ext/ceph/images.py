@@ -51,7 +51,7 @@ class ImageInfo(object):
         return None
 
 
-def _parent_of(image):
+def parent_of(image):
     try:
         pool, name, snap = image.parent_info()
     except bindings.ImageNotFound:
@@ -77,10 +77,10 @@ def inspect(ioctx, name, snap_for_parent=None):
             snaps.append({'name': snap['name'], 'id': snap['id'],
                           'size': snap['size'],
                           'protected': image.is_protected_snap(snap['name'])})
-        parent = _parent_of(image)
+        parent = parent_of(image)
         if parent is None and snap_for_parent:
             image.set_snap(snap_for_parent)
-            parent = _parent_of(image)
+            parent = parent_of(image)
             image.set_snap(None)
         stat = image.stat()
         return ImageInfo(name=name, size=stat['size'],
@@ -125,9 +125,23 @@ def trash_move(ioctx, name, delay):
     _rbd().trash_move(ioctx, name, delay)
 
 
-def resize(ioctx, name, size):
+class ShrinkRefused(Exception):
+    """A resize would have made the image smaller: data would be lost."""
+
+    def __init__(self, name, current, wanted):
+        super(ShrinkRefused, self).__init__(
+            'refusing to shrink %s from %d to %d bytes'
+            % (name, current, wanted))
+
+
+def grow(ioctx, name, size):
+    """Resize ``name`` to ``size`` bytes, never smaller (one open)."""
     with bindings.rbd.Image(ioctx, name) as image:
-        image.resize(size)
+        current = image.size()
+        if size < current:
+            raise ShrinkRefused(name, current, size)
+        if size != current:
+            image.resize(size)
 
 
 def image_size(ioctx, name):
@@ -156,15 +170,17 @@ def create_snap(ioctx, name, snap, protect):
                 raise
 
 
-def snap_children(ioctx, name, snap):
-    """Live (not trashed) children of ``name@snap`` as (pool, image)."""
+def snap_children(ioctx, name, snap, include_trashed=False):
+    """Children of ``name@snap`` as (pool, image).
+
+    Clones waiting in the RBD trash still depend on the snapshot; they are
+    left out unless ``include_trashed`` (they cannot be flattened by name).
+    """
     with bindings.rbd.Image(ioctx, name, read_only=True) as image:
         image.set_snap(snap)
-        children = []
-        for child in image.list_children2():
-            if not child.get('trash'):
-                children.append((child['pool'], child['image']))
-        return children
+        return [(child['pool'], child['image'])
+                for child in image.list_children2()
+                if include_trashed or not child.get('trash')]
 
 
 def remove_snap(ioctx, name, snap):
@@ -217,20 +233,7 @@ def trashed_parent(ioctx, image_id):
     """Parent of a trashed image, read by id: needed to clean up after it."""
     with bindings.rbd.Image(ioctx, image_id=image_id,
                             read_only=True) as image:
-        return _parent_of(image)
-
-
-def clone_chain_depth(ioctx, name, is_cinder_clone):
-    """Number of ancestors that are Cinder clones (``is_cinder_clone``)."""
-    depth = 0
-    current = name
-    while True:
-        with bindings.rbd.Image(ioctx, current, read_only=True) as image:
-            parent = _parent_of(image)
-        if not parent or not is_cinder_clone(current, parent[2]):
-            return depth
-        depth += 1
-        current = parent[1]
+        return parent_of(image)
 
 
 def set_config(ioctx, name, settings, managed_keys):
@@ -261,47 +264,6 @@ def update_features(ioctx, name, mask, enabled):
         if change:
             image.update_features(change, enabled)
         return before
-
-
-def _order_for_clone(p_ioctx, p_name, min_order):
-    """A clone's object size must be at least its parent's stripe unit."""
-    with bindings.rbd.Image(p_ioctx, p_name, read_only=True) as parent:
-        unit = parent.stripe_unit()
-    return max(min_order, unit.bit_length() - 1)
-
-
-def clone_resized(p_ioctx, p_name, p_snap, c_ioctx, c_name, features,
-                  min_order, size=None):
-    """Clone ``p_name@p_snap`` to ``c_name``, growing it to ``size``.
-
-    On any failure after the clone exists it is removed again, using the
-    same (still open) ioctx, so a failed request leaves nothing behind.
-    """
-    order = _order_for_clone(p_ioctx, p_name, min_order)
-    _rbd().clone(p_ioctx, p_name, p_snap, c_ioctx, c_name,
-                 features=features, order=order)
-    try:
-        if size:
-            with bindings.rbd.Image(c_ioctx, c_name) as child:
-                if child.size() < size:
-                    child.resize(size)
-    except BaseException:
-        remove_if_exists(c_ioctx, c_name)
-        raise
-
-
-def copy_resized(ioctx, src, dest_ioctx, dest, features, order, size=None):
-    """Full copy of ``src`` into a new ``dest`` grown to ``size``."""
-    with bindings.rbd.Image(ioctx, src, read_only=True) as image:
-        image.copy(dest_ioctx, dest, features=features, order=order)
-    try:
-        if size:
-            with bindings.rbd.Image(dest_ioctx, dest) as copied:
-                if copied.size() < size:
-                    copied.resize(size)
-    except BaseException:
-        remove_if_exists(dest_ioctx, dest)
-        raise
 
 
 def scan(ioctx):
@@ -342,10 +304,10 @@ def snap_size(ioctx, name, snap):
 
 
 def unprotect_if_unused(ioctx, name, snap):
-    """Unprotect ``name@snap`` unless clones still depend on it."""
+    """Unprotect ``name@snap`` unless clones (even trashed) need it."""
     with bindings.rbd.Image(ioctx, name) as image:
         image.set_snap(snap)
-        children = list(image.list_children())
+        children = list(image.list_children2())
         image.set_snap(None)
         if not children and image.is_protected_snap(snap):
             image.unprotect_snap(snap)

@@ -16,6 +16,7 @@ from oslo_log import log as logging
 from oslo_utils import units
 
 from cinder_ext.ceph import bindings
+from cinder_ext.ceph import cloning
 from cinder_ext.ceph import images
 from cinder_ext.volume import names
 
@@ -43,27 +44,41 @@ def _counts_against_quota(volume):
     return getattr(volume, 'use_quota', True)
 
 
+def _grow_to(volume, source_size_gb):
+    """Bytes to grow a new volume to, or None when it is not larger."""
+    if source_size_gb is not None and volume.size <= source_size_gb:
+        return None
+    return int(volume.size) * units.Gi
+
+
+def _clone_order(backend, session, pool, image):
+    """Object size order for a clone of ``pool/image`` (cached read)."""
+    unit = backend.stripe_unit(session, pool, image)
+    return cloning.clone_order(unit, backend.order)
+
+
 def create_from_snapshot(backend, volume, snapshot):
     """COW clone of ``snapshot`` grown to the volume size if larger."""
-    size = int(volume.size) * units.Gi
     with backend.session() as session:
         ioctx = session.ioctx(backend.pool)
-        session.run(images.clone_resized, ioctx, snapshot.volume_name,
+        order = _clone_order(backend, session, backend.pool,
+                             snapshot.volume_name)
+        session.run(cloning.clone_snapshot, ioctx, snapshot.volume_name,
                     snapshot.name, ioctx, volume.name,
-                    backend.features(session), backend.order, size)
+                    backend.features(session), order,
+                    _grow_to(volume, snapshot.volume_size))
         if (backend.conf.rbd_flatten_volume_from_snapshot and
                 _counts_against_quota(volume)):
             flatten(backend, session, backend.pool, volume.name)
-    return {}
 
 
 def clone_from_image(backend, volume, pool, image, snap):
     """COW clone of a Glance image stored in this cluster."""
-    size = int(volume.size) * units.Gi
     with backend.session() as session:
-        session.run(images.clone_resized, session.ioctx(pool), image, snap,
+        order = _clone_order(backend, session, pool, image)
+        session.run(cloning.clone_snapshot, session.ioctx(pool), image, snap,
                     session.ioctx(backend.pool), volume.name,
-                    backend.features(session), backend.order, size)
+                    backend.features(session), order, _grow_to(volume, None))
 
 
 def create_cloned_volume(backend, volume, src_vref):
@@ -73,18 +88,21 @@ def create_cloned_volume(backend, volume, src_vref):
     a COW clone, flattened (and its clone snapshot dropped) when the source
     already sits rbd_max_clone_depth clones deep.
     """
-    size = int(volume.size) * units.Gi
     max_depth = backend.conf.rbd_max_clone_depth
+    grow_to = _grow_to(volume, src_vref.size)
     with backend.session() as session:
         ioctx = session.ioctx(backend.pool)
         features = backend.features(session)
         if max_depth <= 0:
-            session.run(images.copy_resized, ioctx, src_vref.name, ioctx,
-                        volume.name, features, backend.order, size)
-            return {}
-        _cow_clone(backend, session, ioctx, src_vref.name, volume, size)
-        depth = session.run(images.clone_chain_depth, ioctx, src_vref.name,
-                            names.is_cinder_clone)
+            session.run(cloning.copy_image, ioctx, src_vref.name, ioctx,
+                        volume.name, features, backend.order, grow_to)
+            return
+        # Clone snapshots stay protected on every cluster: the in-tree
+        # driver unprotects them unconditionally when it cleans up.
+        depth = session.run(cloning.snapshot_and_clone, ioctx,
+                            src_vref.name, names.clone_snap(volume.name),
+                            volume.name, features, backend.order,
+                            names.is_cinder_clone, grow_to)
         if _counts_against_quota(volume) and depth >= max_depth:
             LOG.info('Clone depth %(depth)d of %(src)s reaches '
                      'rbd_max_clone_depth=%(max)d: flattening %(dst)s',
@@ -92,24 +110,6 @@ def create_cloned_volume(backend, volume, src_vref):
                       'max': max_depth, 'dst': volume.name})
             _flatten_and_release(backend, session, ioctx, src_vref.name,
                                  volume.name)
-    return {}
-
-
-def _cow_clone(backend, session, ioctx, src_name, volume, size):
-    clone_snap = names.clone_snap(volume.name)
-    # Clone snapshots stay protected on every cluster: the in-tree driver
-    # unprotects them unconditionally when it cleans up a clone chain.
-    session.run(images.create_snap, ioctx, src_name, clone_snap, True)
-    try:
-        session.run(images.clone_resized, ioctx, src_name, clone_snap,
-                    ioctx, volume.name, backend.features(session),
-                    backend.order, size)
-    except Exception:
-        LOG.error('Cloning %(src)s@%(snap)s to %(dst)s failed; removing '
-                  'the clone snapshot', {'src': src_name, 'snap': clone_snap,
-                                         'dst': volume.name})
-        session.run(images.remove_snap, ioctx, src_name, clone_snap)
-        raise
 
 
 def _flatten_and_release(backend, session, ioctx, src_name, dest_name):

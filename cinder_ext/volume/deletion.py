@@ -52,7 +52,8 @@ def _drop_unused_clone_snaps(session, ioctx, info):
     for snap in info.snaps:
         if not names.is_clone_snap(snap['name']):
             continue
-        if session.run(images.snap_children, ioctx, info.name, snap['name']):
+        if session.run(images.snap_children, ioctx, info.name, snap['name'],
+                       True):
             in_use = True
         else:
             session.run(images.remove_snap, ioctx, info.name, snap['name'])

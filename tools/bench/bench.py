@@ -52,7 +52,7 @@ def parse_args(argv):
                     'raw librbd.')
     parser.add_argument('--rounds', type=int, default=None,
                         help='measured rounds of the per-operation '
-                             'benchmark (default 24, 6 with --quick); a '
+                             'benchmark (default 30, 9 with --quick); a '
                              'multiple of 3 gives each implementation '
                              'each position of the rotation equally often')
     parser.add_argument('--quick', action='store_true',
@@ -71,7 +71,7 @@ def parse_args(argv):
     parser.add_argument('--out', default='', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rounds is None:
-        args.rounds = 6 if args.quick else 24
+        args.rounds = 9 if args.quick else 30
     if args.rounds < 1:
         parser.error('--rounds must be at least 1')
     return args

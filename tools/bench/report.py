@@ -223,6 +223,9 @@ def print_stats(result, mode):
           'opens every image. provisioned: GiB reported')
     print('   (raw: exact GiB). Images created in %.1f s, removed in %.1f s '
           '(16 in parallel).' % (result['setup_s'], result['teardown_s']))
+    if result['create_failed'] or result['remove_failed']:
+        print('   FAILED: %d image creates, %d image removes'
+              % (result['create_failed'], len(result['remove_failed'])))
     print('')
     ours = median(result['samples'].get('ours', []))
     if ours is None:
@@ -241,20 +244,29 @@ def _print_targets(targets):
     print('')
 
 
+def _had_errors(result):
+    """True when a worker failed or some measured operation did."""
+    bursts = result.get('concurrency', {}).get('bursts', {}).values()
+    stats = result.get('stats', {})
+    return bool(result.get('fatal') or
+                result.get('latency', {}).get('errors') or
+                any(b['errors'] for runs in bursts for b in runs) or
+                stats.get('create_failed') or stats.get('remove_failed'))
+
+
 def print_results(results, info):
     """Print every table; True when some part failed to run."""
-    targets, failed = [], False
+    targets = []
     for mode, result in results.items():
         if result.get('fatal'):
-            failed = True
             print('!! %s worker failed: %s' % (mode, result['fatal']))
         if result.get('latency'):
             targets += print_latency(result['latency'], mode)
-            failed = failed or bool(result['latency']['errors'])
     targets += print_concurrency(results)
     for mode, result in results.items():
         if result.get('stats'):
             targets += print_stats(result['stats'], mode)
+    failed = any(_had_errors(result) for result in results.values())
     if targets:
         _print_targets(targets)
     print('Load average at end: %s (the box is shared: high load means '

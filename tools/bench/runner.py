@@ -32,7 +32,8 @@ import rbd
 import report
 
 POOLS = ('volumes', 'volumes2')
-WORKER_TIMEOUT_S = 900
+# Hard stop per worker (s): the sweep then removes what it left.
+WORKER_TIMEOUT_S = {False: 360, True: 150}
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
@@ -199,6 +200,9 @@ def worker_plan(mode):
 
 def spawn(script, args, mode, parts, token):
     env = dict(os.environ)
+    # cinder and oslo emit hundreds of DeprecationWarnings per run (tox
+    # turns them on); they would bury the progress lines.
+    env['PYTHONWARNINGS'] = 'ignore::DeprecationWarning'
     env.pop('OS_CINDER_DISABLE_EVENTLET_PATCHING', None)
     if mode == 'threads':
         env['OS_CINDER_DISABLE_EVENTLET_PATCHING'] = '1'
@@ -209,9 +213,10 @@ def spawn(script, args, mode, parts, token):
             '--token', token, '--out', out_path, '--rounds',
             str(args.rounds), '--ceph-conf', args.ceph_conf,
             '--user', args.user] + (['--quick'] if args.quick else [])
+    timeout = WORKER_TIMEOUT_S[args.quick]
     try:
         proc = subprocess.run(argv, env=env, stdout=sys.stderr,
-                              timeout=WORKER_TIMEOUT_S)
+                              timeout=timeout)
         with open(out_path) as out:
             text = out.read()
         result = json.loads(text) if text else {}
@@ -219,7 +224,7 @@ def spawn(script, args, mode, parts, token):
             result['fatal'] = 'worker exited with %d' % proc.returncode
         return result
     except subprocess.TimeoutExpired:
-        return {'fatal': 'worker timed out after %d s' % WORKER_TIMEOUT_S}
+        return {'fatal': 'worker timed out after %d s' % timeout}
     finally:
         os.unlink(out_path)
 
@@ -232,10 +237,14 @@ def run(args, script):
     token = secrets.token_hex(4)
     baseline = inventory(args, token)
     results = {}
-    for mode, parts in worker_plan(args.mode):
-        sys.stderr.write('--- %s worker (%s), token %s\n'
-                         % (mode, parts, token))
-        results[mode] = spawn(script, args, mode, parts, token)
+    try:
+        for mode, parts in worker_plan(args.mode):
+            sys.stderr.write('--- %s worker (%s), token %s\n'
+                             % (mode, parts, token))
+            results[mode] = spawn(script, args, mode, parts, token)
+    except KeyboardInterrupt:
+        # The workers got the SIGINT too; still clean up and report.
+        results.setdefault('interrupted', {'fatal': 'interrupted'})
     removed, left, foreign = sweep(args, token, baseline)
     info['loadavg_end'] = '%.2f %.2f %.2f' % os.getloadavg()
     failed = report.print_results(results, info)

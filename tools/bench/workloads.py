@@ -302,8 +302,11 @@ def _shared_images(raw_cluster, names, create):
         def one(name):
             if create:
                 offload(rbd.RBD().create, ioctx, name, units.Mi)
-            else:
+                return
+            try:
                 offload(rbd.RBD().remove, ioctx, name)
+            except rbd.ImageNotFound:
+                pass  # its create failed
         results = run_parallel(one, names, 16)
         return [n for n, r in zip(names, results) if isinstance(r, Exception)]
     finally:
@@ -383,7 +386,7 @@ def _run_parts(args, impl_map, result):
         result['latency'] = latency(impl_map, raw, args.rounds, args.quick,
                                     args.token)
     if 'concurrency' in parts:
-        reps = 1 if args.quick else 3
+        reps = 2 if args.quick else 3
         result['concurrency'] = concurrency(impl_map, raw, reps, args.token)
     if 'stats' in parts:
         n_images = 200 if args.quick else 1000
@@ -398,8 +401,9 @@ def run_worker(args):
         tpool.set_num_threads(TPOOL_SIZE)
     result = {'mode': args.worker, 'eventlet': eventlet_mode(),
               'tpool_size': TPOOL_SIZE if eventlet_mode() else None}
-    impl_map = _build_impls(args)
+    impl_map = {}
     try:
+        impl_map.update(_build_impls(args))
         _run_parts(args, impl_map, result)
     except Exception:
         result['fatal'] = traceback.format_exc()

@@ -96,3 +96,22 @@ class TestCloneV2(CloneFormatMixin, base.DriverTestCase):
         self.driver.delete_volume(a)
         self.driver.delete_volume(b)
         self.assertEqual([], self.ours(self.image_names()))
+
+    def test_unprotected_snapshot_cloned_after_lowering_to_luminous(self):
+        vol = self.volume()
+        self.driver.create_volume(vol)
+        snap = self.snapshot(vol)
+        self.driver.create_snapshot(snap)
+        self.assertFalse(self.is_protected(vol, snap))
+        base.admin('osd', 'set-require-min-compat-client', 'luminous',
+                   '--yes-i-really-mean-it')
+        clone = self.volume()
+        # The driver still believes in v2 (cached): librbd refuses a v1
+        # clone of an unprotected snapshot, and the driver protects it.
+        self.driver.create_volume_from_snapshot(clone, snap)
+        self.assertTrue(self.is_protected(vol, snap))
+        self.assertEqual(('volumes', vol.name, snap.name),
+                         self.parent_of(clone.name))
+        self.driver.delete_volume(clone)
+        self.driver.delete_snapshot(snap)
+        self.driver.delete_volume(vol)

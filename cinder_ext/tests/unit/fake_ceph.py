@@ -65,6 +65,11 @@ DEFAULT_FEATURES = 'layering,exclusive-lock,object-map,fast-diff,deep-flatten'
 OP_FEATURE_CLONE_PARENT = 1
 OP_FEATURE_CLONE_CHILD = 2
 OP_FEATURE_SNAP_TRASH = 8
+SNAP_NAMESPACES = {'user': 0, 'group': 1, 'trash': 2}
+CONFIG_SOURCE_CONFIG, CONFIG_SOURCE_POOL, CONFIG_SOURCE_IMAGE = 0, 1, 2
+# A few image-level options librbd lists with their defaults.
+IMAGE_CONFIG_DEFAULTS = {'rbd_qos_iops_limit': '0', 'rbd_qos_bps_limit': '0',
+                         'rbd_qos_iops_burst': '0', 'rbd_cache': 'true'}
 
 _RELEASES = ['jewel', 'kraken', 'luminous', 'mimic', 'nautilus', 'octopus',
              'pacific', 'quincy', 'reef', 'squid', 'tentacle']
@@ -209,6 +214,7 @@ class SnapData(object):
         self.extents = extents
         self.protected = False
         self.namespace = 'user'   # or 'trash' (clone v2 snapshot trash)
+        self.original_name = name
         self.children = []        # ImageData objects
 
 
@@ -226,6 +232,7 @@ class ImageData(object):
         self.extents = []         # [(offset, bytes)] applied in order
         self.watchers = 0
         self.metadata = {}
+        self.config = {}          # image-level config overrides
         self.trash_entry = None
 
     def user_snap(self, name):
@@ -240,6 +247,16 @@ class ImageData(object):
         if self.parent:
             base = list(self.parent[1].extents)
         return base + list(self.extents)
+
+
+def _compose(extents, offset, length):
+    """Bytes ``offset``..``offset + length`` after applying ``extents``."""
+    buf = bytearray(length)
+    for start, data in extents:
+        lo, hi = max(start, offset), min(start + len(data), offset + length)
+        if lo < hi:
+            buf[lo - offset:hi - offset] = data[lo - start:hi - start]
+    return bytes(buf)
 
 
 class PoolData(object):
@@ -378,6 +395,12 @@ class FakeCluster(object):
             return None
         return (link[0].pool.name, link[0].name, link[1].name)
 
+    def write(self, name, data, offset=0, pool='volumes'):
+        self.image(name, pool).extents.append((offset, bytes(data)))
+
+    def read(self, name, offset, length, pool='volumes'):
+        return _compose(self.image(name, pool).view(), offset, length)
+
     def contents(self):
         """Everything left in every pool, for leak assertions."""
         left = {}
@@ -478,7 +501,9 @@ class FakeRados(object):
 
     def connect(self, timeout=0):
         if self.state != 'configuring':
-            _raise('rados', 'IsConnected', 'already connected')
+            _raise('rados', 'RadosStateError',
+                   'You cannot perform that operation on a Rados object in '
+                   'state %s.' % self.state)
         self.conf_at_connect = dict(self.conf)
         self.connect_timeout = timeout
         if self.cluster.connect_errors:
@@ -786,9 +811,15 @@ class FakeImage(object):
         return False
 
     def list_snaps(self):
-        return iter([{'id': s.id, 'size': s.size, 'name': s.name,
-                      'namespace': 0}
-                     for s in self._open().snaps if s.namespace == 'user'])
+        # Every namespace, as librbd's snap_list; callers filter.
+        snaps = []
+        for snap in self._open().snaps:
+            entry = {'id': snap.id, 'size': snap.size, 'name': snap.name,
+                     'namespace': SNAP_NAMESPACES[snap.namespace]}
+            if snap.namespace == 'trash':
+                entry['trash'] = {'original_name': snap.original_name}
+            snaps.append(entry)
+        return iter(snaps)
 
     def is_protected_snap(self, name):
         return self._find_snap(name).protected
@@ -830,13 +861,7 @@ class FakeImage(object):
             _raise('rbd', 'InvalidArgument', 'error reading %s' % image.name)
         length = min(length, size - offset)
         extents = self._snap.extents if self._snap else image.view()
-        buf = bytearray(length)
-        for start, data in extents:
-            lo, hi = max(start, offset), min(start + len(data),
-                                             offset + length)
-            if lo < hi:
-                buf[lo - offset:hi - offset] = data[lo - start:hi - start]
-        return bytes(buf)
+        return _compose(extents, offset, length)
 
     def watchers_list(self):
         image = self._open()
@@ -894,6 +919,7 @@ class FakeImage(object):
         if snap.children:
             # Only clone v2 can have clones of an unprotected snapshot.
             snap.namespace = 'trash'
+            snap.original_name = snap.name
             snap.name = uuid.uuid4().hex
         else:
             image.snaps.remove(snap)
@@ -950,6 +976,50 @@ class FakeImage(object):
                               else image.view())
         dest_pool.images[dest_name] = copied
 
+    def rename_snap(self, srcname, dstname):
+        image = self._writable()
+        snap = self._find_snap(srcname)
+        if image.user_snap(dstname):
+            _raise('rbd', 'ImageExists', 'snapshot %s exists' % dstname)
+        snap.name = dstname
+
+    def update_features(self, features, enabled):
+        image = self._writable()
+        self.cluster.check('update_features')
+        if enabled:
+            image.features |= features
+        else:
+            image.features &= ~features
+
+    def config_list(self):
+        image = self._open()
+        entries = {k: (v, CONFIG_SOURCE_CONFIG)
+                   for k, v in IMAGE_CONFIG_DEFAULTS.items()}
+        entries.update({k: (v, CONFIG_SOURCE_IMAGE)
+                        for k, v in image.config.items()})
+        return iter([{'name': k, 'value': v, 'source': source}
+                     for k, (v, source) in sorted(entries.items())])
+
+    def config_get(self, key):
+        image = self._open()
+        if key in image.config:
+            return image.config[key]
+        if key in IMAGE_CONFIG_DEFAULTS:
+            return IMAGE_CONFIG_DEFAULTS[key]
+        _raise('rbd', 'ObjectNotFound', 'no option %s' % key)
+
+    def config_set(self, key, value):
+        image = self._writable()
+        if not isinstance(value, str):
+            raise TypeError('config_set needs a string, got %r' % (value,))
+        image.config[key] = value
+
+    def config_remove(self, key):
+        image = self._writable()
+        if key not in image.config:
+            _raise('rbd', 'ObjectNotFound', 'no image override %s' % key)
+        del image.config[key]
+
     def metadata_set(self, key, value):
         self._writable().metadata[key] = value
 
@@ -976,6 +1046,11 @@ def make_modules(cluster):
     rbd.RBD_OPERATION_FEATURE_CLONE_PARENT = OP_FEATURE_CLONE_PARENT
     rbd.RBD_OPERATION_FEATURE_CLONE_CHILD = OP_FEATURE_CLONE_CHILD
     rbd.RBD_OPERATION_FEATURE_SNAP_TRASH = OP_FEATURE_SNAP_TRASH
+    for name, value in SNAP_NAMESPACES.items():
+        setattr(rbd, 'RBD_SNAP_NAMESPACE_TYPE_%s' % name.upper(), value)
+    rbd.RBD_CONFIG_SOURCE_CONFIG = CONFIG_SOURCE_CONFIG
+    rbd.RBD_CONFIG_SOURCE_POOL = CONFIG_SOURCE_POOL
+    rbd.RBD_CONFIG_SOURCE_IMAGE = CONFIG_SOURCE_IMAGE
     return rados, rbd
 
 

@@ -12,7 +12,10 @@
 
 """Pooled, deadline-bound cluster connections, against fake bindings."""
 
+import contextlib
+
 import ddt
+import fixtures
 
 from cinder_ext.ceph import bindings
 from cinder_ext.ceph import connection
@@ -27,8 +30,8 @@ class ClusterClientTestCase(base.TestCase):
         super(ClusterClientTestCase, self).setUp()
         self.cluster = self.use_fake_ceph(pools=('volumes', 'images'))
         self.conf_file = self.temp_file('[global]\n', 'ceph.conf')
-        self.sleeps = self.useFixture(fixtures_mock(
-            'cinder_ext.ceph.connection.time.sleep')).mock
+        self.sleeps = self.useFixture(fixtures.MockPatchObject(
+            connection.time, 'sleep')).mock
 
     def client(self, attempts=1, interval=0, **spec):
         spec.setdefault('conf_file', self.conf_file)
@@ -103,7 +106,7 @@ class ClusterClientTestCase(base.TestCase):
         self.assertEqual([], self.cluster.handles)
 
     def test_bindings_missing(self):
-        self.useFixture(fixtures_patch(
+        self.useFixture(fixtures.MonkeyPatch(
             'cinder_ext.ceph.bindings.rados', None))
         error = self.assertRaises(connection.CephConnectionError,
                                   self.client().session().__enter__)
@@ -158,13 +161,11 @@ class ClusterClientTestCase(base.TestCase):
 
     def _retire_on(self, error):
         client = self.client()
-        outer = client.session()
-        old = outer.__enter__()
+        outer = contextlib.ExitStack()
+        self.addCleanup(outer.close)
+        old = outer.enter_context(client.session())
         old.ioctx('volumes')
-        with testtools_raises(self, type(error)):
-            with client.session() as session:
-                self.assertIs(old, session)
-                raise error
+        self.assertRaises(type(error), _raise_in_session, client, error)
         old_handle = old.handle
         # Still leased by ``outer``: not shut down under its feet.
         self.assertEqual(0, old_handle.shutdown_calls)
@@ -174,7 +175,7 @@ class ClusterClientTestCase(base.TestCase):
             session.ioctx('volumes')
         self.assertEqual(2, client.connects)
         self.assertEqual(0, old_handle.shutdown_calls)
-        outer.__exit__(None, None, None)
+        outer.close()
         self.assertEqual(1, old_handle.shutdown_calls)
         self.assertTrue(all(i.closed for i in old_handle.ioctxs))
         self.assertEqual(0, self.cluster.handles[-1].shutdown_calls)
@@ -186,9 +187,7 @@ class ClusterClientTestCase(base.TestCase):
               ('rbd', 'ConnectionShutdown'), ('rbd', 'Timeout'))
     @ddt.unpack
     def test_retire_on_dead_connection(self, module, name):
-        table = fake_ceph.RADOS_ERRORS if module == 'rados' else \
-            fake_ceph.RBD_ERRORS
-        self._retire_on(table[name]('connection is gone'))
+        self._retire_on(_error(module, name, 'connection is gone'))
 
     def test_retire_when_unused_closes_at_once(self):
         client = self.client()
@@ -203,7 +202,7 @@ class ClusterClientTestCase(base.TestCase):
     @ddt.unpack
     def test_other_errors_keep_connection(self, module, name):
         client = self.client()
-        error = getattr(self.ceph, module).__dict__[name]('nope')
+        error = _error(module, name, 'nope')
         self.assertRaises(type(error), _raise_in_session, client, error)
         with client.session():
             pass
@@ -273,31 +272,11 @@ class RegistryTestCase(base.TestCase):
         self.assertIsNot(client, connection.get_client(spec))
 
 
+def _error(module, name, message):
+    table = {'rados': fake_ceph.RADOS_ERRORS, 'rbd': fake_ceph.RBD_ERRORS}
+    return table[module][name](message)
+
+
 def _raise_in_session(client, error):
     with client.session():
         raise error
-
-
-def fixtures_mock(target):
-    import fixtures
-    return fixtures.MockPatch(target)
-
-
-def fixtures_patch(target, value):
-    import fixtures
-    return fixtures.MonkeyPatch(target, value)
-
-
-class testtools_raises(object):
-    """``with`` block that must raise ``exc_type`` (and swallows it)."""
-
-    def __init__(self, test, exc_type):
-        self.test = test
-        self.exc_type = exc_type
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.test.assertIs(self.exc_type, exc_type)
-        return True

@@ -80,4 +80,5 @@ class OptionsTestCase(base.TestCase):
             conf.register_opts(second, group='backend_defaults')
             conf([], default_config_files=[])
             self.assertEqual('rbd', conf.backend_defaults.rbd_pool)
-            self.assertEqual(30, conf.backend_defaults.rados_default_op_timeout)
+            self.assertEqual(
+                30, conf.backend_defaults.rados_default_op_timeout)

@@ -182,12 +182,10 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         size = int(new_size) * units.Gi
         with self._backend.session() as session:
             ioctx = session.ioctx(self._backend.pool)
-            current = session.run(images.image_size, ioctx, volume.name)
-            if size < current:
-                raise exception.InvalidInput(
-                    reason='refusing to shrink %s from %d to %d bytes'
-                           % (volume.name, current, size))
-            session.run(images.resize, ioctx, volume.name, size)
+            try:
+                session.run(images.grow, ioctx, volume.name, size)
+            except images.ShrinkRefused as error:
+                raise exception.InvalidInput(reason=str(error))
             # Capacity-based QoS (*_per_gb) grows with the volume.
             settings = type_settings.check_type(volume.volume_type,
                                                 int(new_size))
