@@ -26,10 +26,17 @@ def clone_order(stripe_unit, min_order):
     return max(min_order, stripe_unit.bit_length() - 1)
 
 
-def _grow_new(ioctx, name, size):
-    with bindings.rbd.Image(ioctx, name) as image:
-        if image.size() < size:
-            image.resize(size)
+def _grow_new(ioctx, name, grow_to):
+    """Grow a just-made image, or remove it again if that fails."""
+    if not grow_to:
+        return
+    try:
+        with bindings.rbd.Image(ioctx, name) as image:
+            if image.size() < grow_to:
+                image.resize(grow_to)
+    except BaseException:
+        images.remove_if_exists(ioctx, name)
+        raise
 
 
 def _clone(p_ioctx, p_name, p_snap, c_ioctx, c_name, features, order):
@@ -59,12 +66,7 @@ def clone_snapshot(p_ioctx, p_name, p_snap, c_ioctx, c_name, features,
     ``order`` None lets librbd use the parent's object size.
     """
     _clone(p_ioctx, p_name, p_snap, c_ioctx, c_name, features, order)
-    try:
-        if grow_to:
-            _grow_new(c_ioctx, c_name, grow_to)
-    except BaseException:
-        images.remove_if_exists(c_ioctx, c_name)
-        raise
+    _grow_new(c_ioctx, c_name, grow_to)
 
 
 def _ancestor_depth(ioctx, name, is_cinder_clone):
@@ -110,9 +112,4 @@ def copy_image(ioctx, src, dest_ioctx, dest, features, order, grow_to=None):
     """Full copy of ``src`` into a new ``dest``, grown if ``grow_to``."""
     with bindings.rbd.Image(ioctx, src, read_only=True) as image:
         image.copy(dest_ioctx, dest, features=features, order=order)
-    try:
-        if grow_to:
-            _grow_new(dest_ioctx, dest, grow_to)
-    except BaseException:
-        images.remove_if_exists(dest_ioctx, dest)
-        raise
+    _grow_new(dest_ioctx, dest, grow_to)

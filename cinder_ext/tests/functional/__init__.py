@@ -19,18 +19,7 @@ why it happens in the package ``__init__``, through Cinder's own switch
 where the installed Cinder has one (2025.2 and later).
 """
 
-import os
+from cinder_ext.tests import concurrency_mode
 
-NATIVE_THREADS = os.environ.get(
-    'OS_CINDER_DISABLE_EVENTLET_PATCHING', '').lower() in ('1', 'true', 'yes')
-
-try:
-    from cinder import monkey_patch
-except ImportError:  # Cinder releases that always run on eventlet
-    monkey_patch = None
-
-if monkey_patch is not None:
-    monkey_patch.patch()
-elif not NATIVE_THREADS:
-    import eventlet
-    eventlet.monkey_patch()
+NATIVE_THREADS = concurrency_mode.NATIVE_THREADS
+concurrency_mode.select()

@@ -195,9 +195,21 @@ class DriverTestCase(testtools.TestCase):
             except bindings.ImageNotFound:
                 return None
 
+    def trash_entries(self):
+        return list(bindings.rbd.RBD().trash_list(self.rados()))
+
     def trash_names(self):
-        return [e['name'] for e in bindings.rbd.RBD().trash_list(
-            self.rados())]
+        return [e['name'] for e in self.trash_entries()]
+
+    def trash_remove(self, image_id):
+        bindings.rbd.RBD().trash_remove(self.rados(), image_id, True)
+
+    def create_raw_image(self, name, size=4 * 1024 * 1024):
+        bindings.rbd.RBD().create(self.rados(), name, size,
+                                  old_format=False, features=1)
+
+    def move_to_trash(self, name):
+        bindings.rbd.RBD().trash_move(self.rados(), name, 0)
 
     def ours(self, names):
         return [n for n in names if any(i in n for i in self.ids)]

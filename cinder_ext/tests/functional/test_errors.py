@@ -55,6 +55,25 @@ class TestSetupErrors(base.DriverTestCase):
                                 ['rbd_store_chunk_size', '3'],
                                 rbd_store_chunk_size=3)
 
+    def test_wrong_key(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        keyring = os.path.join(tmp, 'bad.keyring')
+        with open(keyring, 'w') as out:
+            # A well-formed key that is not client.cinder's.
+            out.write('[client.cinder]\n'
+                      'key = AQBSdFtiAAAAABAAmrGZIHQqEanm8U5h5BvLwQ==\n')
+        conf = os.path.join(tmp, 'ceph.conf')
+        with open(base.CEPH_CONF) as real, open(conf, 'w') as out:
+            for line in real:
+                if not line.strip().startswith('keyring'):
+                    out.write(line)
+            out.write('[client.cinder]\nkeyring = %s\n' % keyring)
+        error = self.assert_setup_fails(
+            exception.VolumeBackendAPIException,
+            ['client.cinder', 'authentication'], rbd_ceph_conf=conf,
+            rados_connection_retries=1, rados_connect_timeout=10)
+        self.assertNotIn('AQBSdFti', str(error))
+
     def test_unreachable_cluster_within_deadline(self):
         tmp = self.useFixture(fixtures.TempDir()).path
         conf = os.path.join(tmp, 'ceph.conf')
