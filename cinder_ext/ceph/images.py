@@ -160,6 +160,11 @@ def rollback(ioctx, name, snap):
 
 
 def create_snap(ioctx, name, snap, protect):
+    """Snapshot ``name``; return its stripe unit.
+
+    Read in the same open, so clones of the snapshot need not open the
+    image again just for that.
+    """
     with bindings.rbd.Image(ioctx, name) as image:
         image.create_snap(snap)
         if protect:
@@ -168,6 +173,7 @@ def create_snap(ioctx, name, snap, protect):
             except BaseException:
                 image.remove_snap(snap)
                 raise
+        return image.stripe_unit()
 
 
 def snap_children(ioctx, name, snap, include_trashed=False):

@@ -94,15 +94,17 @@ class Backend(object):
         image open each. Volume names are unique UUIDs, so a name is never
         reused for a different image.
         """
-        key = (pool, image)
-        unit = self._stripe_units.get(key)
+        unit = self._stripe_units.get((pool, image))
         if unit is None:
             unit = session.run(images.stripe_unit, session.ioctx(pool),
                                image)
-            if len(self._stripe_units) >= STRIPE_UNIT_CACHE_SIZE:
-                self._stripe_units.clear()
-            self._stripe_units[key] = unit
+            self.remember_stripe_unit(pool, image, unit)
         return unit
+
+    def remember_stripe_unit(self, pool, image, unit):
+        if len(self._stripe_units) >= STRIPE_UNIT_CACHE_SIZE:
+            self._stripe_units.clear()
+        self._stripe_units[(pool, image)] = unit
 
     def retry_policy(self):
         """(attempts, interval) used when an image is busy."""

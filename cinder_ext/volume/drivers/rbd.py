@@ -219,11 +219,12 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     @_ceph_errors('create_snapshot')
     def create_snapshot(self, snapshot):
-        with self._backend.session() as session:
-            session.run(images.create_snap,
-                        session.ioctx(self._backend.pool),
-                        snapshot.volume_name, snapshot.name,
-                        clones.protect_snapshots(self._backend, session))
+        backend = self._backend
+        with backend.session() as session:
+            unit = session.run(images.create_snap, session.ioctx(backend.pool),
+                               snapshot.volume_name, snapshot.name,
+                               clones.protect_snapshots(backend, session))
+        backend.remember_stripe_unit(backend.pool, snapshot.volume_name, unit)
 
     @_ceph_errors('delete_snapshot')
     def delete_snapshot(self, snapshot):
