@@ -60,10 +60,33 @@ def _drop_unused_clone_snaps(session, ioctx, info):
     return in_use
 
 
-def delete_volume(backend, name):
-    """Delete image ``name``; a missing image is already deleted."""
+def _quick_remove(session, ioctx, name):
+    """Remove an image that has no snapshots and no watchers, in one call.
+
+    True when it is gone; False when it needs the careful path (snapshots,
+    clones, backup snapshots, watchers).
+    """
+    try:
+        session.run(images.remove, ioctx, name)
+    except bindings.ImageNotFound:
+        LOG.info('Volume %s no longer exists in the backend', name)
+    except (bindings.ImageHasSnapshots, bindings.ImageBusy):
+        return False
+    return True
+
+
+def delete_volume(backend, name, may_be_clone=True):
+    """Delete image ``name``; a missing image is already deleted.
+
+    ``may_be_clone`` False (Cinder recorded no source volume) allows the
+    quick path: with no Cinder clone parent to release, a plain remove is
+    all it takes unless the image has snapshots or watchers.
+    """
     with backend.session() as session:
         ioctx = session.ioctx(backend.pool)
+        if (not may_be_clone and not backend.conf.enable_deferred_deletion
+                and _quick_remove(session, ioctx, name)):
+            return
         try:
             info = session.run(images.inspect, ioctx, name)
         except bindings.ImageNotFound:

@@ -114,6 +114,7 @@ class DriverImpl(object):
         self.driver.create_volume_from_snapshot(volume, snapshot)
 
     def create_cloned_volume(self, volume, src_vref):
+        volume.source_volid = src_vref.id  # as Cinder records it
         self.driver.create_cloned_volume(volume, src_vref)
 
     def extend_volume(self, volume, new_size):

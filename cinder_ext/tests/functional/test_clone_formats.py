@@ -92,6 +92,7 @@ class TestCloneV2(CloneFormatMixin, base.DriverTestCase):
         a = self.volume()
         self.driver.create_volume(a)
         b = self.volume()
+        b.source_volid = a.id  # as Cinder records it
         self.driver.create_cloned_volume(b, a)
         self.driver.delete_volume(a)
         self.driver.delete_volume(b)

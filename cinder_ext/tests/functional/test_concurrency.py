@@ -120,6 +120,7 @@ class TestParallelRequests(base.DriverTestCase):
             clone = self.volume()
             drv.create_volume_from_snapshot(clone, snap)
             copy = self.volume()
+            copy.source_volid = vol.id  # as Cinder records it
             drv.create_cloned_volume(copy, vol)
             drv.extend_volume(clone, 2)
             info = drv.initialize_connection(clone, {})

@@ -47,6 +47,7 @@ class TestDeferredDeletion(base.DriverTestCase):
         src = self.volume()
         self.driver.create_volume(src)
         dst = self.volume()
+        dst.source_volid = src.id  # as Cinder records it
         self.driver.create_cloned_volume(dst, src)
         self.driver.delete_volume(src)  # has a clone: renamed .deleted
         self.assertIn(src.name + '.deleted', self.image_names())

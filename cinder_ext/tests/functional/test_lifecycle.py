@@ -115,6 +115,7 @@ class TestVolumeLifecycle(base.DriverTestCase):
         self.driver.create_volume(src)
         self.write_pattern(src.name, b'source')
         dst = self.volume(size=2)
+        dst.source_volid = src.id  # as Cinder records it
         self.driver.create_cloned_volume(dst, src)
         clone_snap = dst.name + '.clone_snap'
         self.assertEqual(('volumes', src.name, clone_snap),
@@ -131,8 +132,10 @@ class TestVolumeLifecycle(base.DriverTestCase):
         a = self.volume()
         self.driver.create_volume(a)
         b = self.volume()
+        b.source_volid = a.id  # as Cinder records it
         self.driver.create_cloned_volume(b, a)
         c = self.volume()
+        c.source_volid = b.id  # as Cinder records it
         self.driver.create_cloned_volume(c, b)
         self.driver.delete_volume(a)
         self.driver.delete_volume(b)
@@ -146,9 +149,11 @@ class TestVolumeLifecycle(base.DriverTestCase):
         a = self.volume()
         drv.create_volume(a)
         b = self.volume()
+        b.source_volid = a.id  # as Cinder records it
         drv.create_cloned_volume(b, a)  # depth of a: 0 -> COW clone
         self.assertIsNotNone(self.parent_of(b.name))
         c = self.volume()
+        c.source_volid = b.id  # as Cinder records it
         drv.create_cloned_volume(c, b)  # depth of b: 1 -> flatten
         self.assertIsNone(self.parent_of(c.name))
         self.assertNotIn(c.name + '.clone_snap', self.snap_names(b.name))
@@ -161,6 +166,7 @@ class TestVolumeLifecycle(base.DriverTestCase):
         drv.create_volume(src)
         self.write_pattern(src.name, b'copied')
         dst = self.volume(size=2)
+        dst.source_volid = src.id  # as Cinder records it
         drv.create_cloned_volume(dst, src)
         self.assertIsNone(self.parent_of(dst.name))
         self.assertEqual([], self.snap_names(src.name))

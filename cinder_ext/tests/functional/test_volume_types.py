@@ -83,6 +83,7 @@ class TestVolumeTypes(base.DriverTestCase):
         for drv in (self.driver,
                     self.make_driver(group='copy', rbd_max_clone_depth=0)):
             dst = self.typed_volume(vtype)
+            dst.source_volid = src.id  # as Cinder records it
             drv.create_cloned_volume(dst, src)
             self.assertEqual({'rbd_qos_read_iops_limit': '50'},
                              self.image_qos(dst.name))

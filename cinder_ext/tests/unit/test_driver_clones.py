@@ -181,6 +181,7 @@ class CloneTestCase(base.DriverTestCase):
 
     def clone(self, src, size=1, **kwargs):
         dst = self.volume(size=size, **kwargs)
+        dst.source_volid = src.id  # as Cinder records it
         self.assertEqual({}, self.drv.create_cloned_volume(dst, src))
         self.assertNoLeftOpenImages()
         return dst
@@ -274,6 +275,7 @@ class CloneLifecycleTestCase(base.DriverTestCase):
         if src is None:
             self.drv.create_volume(vol)
         else:
+            vol.source_volid = src.id  # as Cinder records it
             self.drv.create_cloned_volume(vol, src)
         return vol
 
@@ -387,6 +389,7 @@ class DeferredDeletionTestCase(base.DriverTestCase):
         src = self.volume()
         drv.create_volume(src)
         dst = self.volume()
+        dst.source_volid = src.id  # as Cinder records it
         drv.create_cloned_volume(dst, src)
         drv.delete_volume(src)
         drv.delete_volume(dst)
@@ -404,6 +407,7 @@ class DeferredDeletionTestCase(base.DriverTestCase):
         src = self.volume()
         drv.create_volume(src)
         dst = self.volume()
+        dst.source_volid = src.id  # as Cinder records it
         drv.create_cloned_volume(dst, src)
         drv.delete_volume(dst)
         drv.delete_volume(src)

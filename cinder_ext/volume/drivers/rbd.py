@@ -175,7 +175,10 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     @_ceph_errors('delete_volume')
     def delete_volume(self, volume):
-        deletion.delete_volume(self._backend, volume.name)
+        # Only volumes cloned from a volume hang off a .clone_snap parent
+        # that must be released; Cinder records their source_volid.
+        may_be_clone = bool(getattr(volume, 'source_volid', None))
+        deletion.delete_volume(self._backend, volume.name, may_be_clone)
 
     @_ceph_errors('extend_volume')
     def extend_volume(self, volume, new_size):

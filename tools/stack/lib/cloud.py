@@ -1,0 +1,121 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""Keystone and Cinder API steps of tools/stack/stack-up.sh.
+
+Run with the clients venv's python (openstacksdk) against the cloud named
+in clouds.yaml.  One process per step instead of a dozen `openstack` CLI
+calls (each ~1.5 s of start-up); every step is idempotent.
+
+    cloud.py register PASSWORD PUBLIC_URL   cinder service user + catalog
+    cloud.py backend-ready HOST@BACKEND TIMEOUT   wait for it, then its type
+"""
+
+import sys
+import time
+
+import openstack
+
+CLOUD = 'cinder-ext'
+
+
+def register(conn, password, url):
+    """Service project, cinder user with admin on it, catalog entries."""
+    ident = conn.identity
+    domain = ident.find_domain('default', ignore_missing=False)
+    project = (ident.find_project('service', domain_id=domain.id) or
+               ident.create_project(name='service', domain_id=domain.id,
+                                    description='Service accounts'))
+    user = ident.find_user('cinder', domain_id=domain.id)
+    if user is None:
+        user = ident.create_user(name='cinder', domain_id=domain.id,
+                                 password=password,
+                                 default_project_id=project.id)
+    else:
+        # Keep the password in step with $STATE/passwords.
+        ident.update_user(user, password=password)
+    role = ident.find_role('admin', ignore_missing=False)
+    if not ident.validate_user_has_project_role(project, user, role):
+        ident.assign_project_role_to_user(project, user, role)
+    # block-storage is the official service type; volumev3 is the legacy
+    # name some clients (and older tempest configs) still look up.
+    for name, stype in (('cinderv3', 'block-storage'),
+                        ('cinder', 'volumev3')):
+        services = [s for s in ident.services() if s.type == stype]
+        service = services[0] if services else ident.create_service(
+            name=name, type=stype, description='Cinder Volume Service')
+        have = {e.interface: e for e in ident.endpoints(service_id=service.id)}
+        for interface in ('public', 'internal', 'admin'):
+            endpoint = have.get(interface)
+            if endpoint is None:
+                ident.create_endpoint(service_id=service.id, url=url,
+                                      interface=interface,
+                                      region_id='RegionOne')
+            elif endpoint.url != url:
+                ident.update_endpoint(endpoint, url=url)
+    print('keystone: service project, cinder user, block-storage endpoints')
+
+
+def wait_backend(conn, host, timeout):
+    """cinder-volume HOST is up and the scheduler has its pool.
+
+    A volume service that is up but whose capabilities have not reached
+    the scheduler yet fails a create with "No valid backend", so both are
+    checked.
+    """
+    deadline = time.monotonic() + float(timeout)
+    last = 'no answer'
+    while time.monotonic() < deadline:
+        try:
+            up = [s for s in conn.block_storage.services()
+                  if s.binary == 'cinder-volume' and s.host == host
+                  and s.state == 'up' and s.status == 'enabled']
+            pools = [p.name for p in conn.block_storage.backend_pools()
+                     if p.name.split('#')[0] == host]
+            if up and pools:
+                print('cinder-volume %s up, pool %s' % (host, pools[0]))
+                return 0
+            last = 'service up: %s, pools: %s' % (bool(up), pools)
+        except Exception as exc:  # API still starting
+            last = '%s: %s' % (type(exc).__name__, exc)
+        time.sleep(1)
+    print('cinder-volume %s not ready after %ss: %s' % (host, timeout, last),
+          file=sys.stderr)
+    return 1
+
+
+def volume_type(conn, name):
+    """Volume type NAME bound to the back end of the same name."""
+    vtype = conn.block_storage.find_type(name)
+    if vtype is None:
+        conn.block_storage.create_type(
+            name=name, extra_specs={'volume_backend_name': name})
+    elif vtype.extra_specs.get('volume_backend_name') != name:
+        conn.block_storage.update_type_extra_specs(
+            vtype, volume_backend_name=name)
+    print('volume type %s -> volume_backend_name=%s' % (name, name))
+
+
+def main(argv):
+    conn = openstack.connect(cloud=CLOUD)
+    cmd, args = argv[1], argv[2:]
+    if cmd == 'register':
+        return register(conn, *args)
+    if cmd == 'backend-ready':
+        host, timeout = args
+        # The volume type is named after the backend (host@BACKEND).
+        return (wait_backend(conn, host, timeout) or
+                volume_type(conn, host.split('@', 1)[1]))
+    raise SystemExit('unknown command %s' % cmd)
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv) or 0)
