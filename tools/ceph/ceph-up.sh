@@ -286,8 +286,11 @@ fsid = $fsid
 mon_initial_members = $MON_ID
 mon_host = $MON_ADDRS
 # Daemons bind to loopback only (not reachable from other hosts) and IPv4
-# only (matches mon_host; avoids picking a ::1 address).
+# only (matches mon_host; avoids picking a ::1 address). The OSD's cluster
+# (replication/heartbeat) messengers need cluster_addr too, or they bind
+# to 0.0.0.0.
 public_addr = $MON_IP
+cluster_addr = $MON_IP
 ms_bind_ipv4 = true
 ms_bind_ipv6 = false
 
