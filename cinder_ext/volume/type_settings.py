@@ -54,13 +54,16 @@ def check_type(volume_type, size_gb):
     return qos.settings_for(volume_type, size_gb)
 
 
-def apply(session, ioctx, volume, volume_type, old_type=None):
+def apply(session, ioctx, volume, volume_type, old_type=None,
+          settings=None):
     """Bring ``volume``'s image in line with ``volume_type``.
 
     Returns the model update (``provider_location``) when multiattach
-    changes. ``old_type`` is the type being left on retype.
+    changes. ``old_type`` is the type being left on retype; ``settings``
+    the type's QoS settings if the caller already has them.
     """
-    settings = check_type(volume_type, volume.size)
+    if settings is None:
+        settings = check_type(volume_type, volume.size)
     if settings or (old_type and qos.specs_for_type(old_type)[0]):
         session.run(images.set_config, ioctx, volume.name, settings,
                     qos.ALL_CEPH_KEYS)

@@ -141,17 +141,21 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
     # -- volumes -------------------------------------------------------
 
     def _check_new(self, volume):
-        """Refuse bad requests before anything exists in the pool."""
-        validation.check_new_volume(volume)
-        type_settings.check_type(volume.volume_type, volume.size)
+        """Refuse bad requests before anything exists in the pool.
 
-    def _apply_type(self, volume):
+        Returns the type's QoS settings, so they are looked up once.
+        """
+        validation.check_new_volume(volume)
+        return type_settings.check_type(volume.volume_type, volume.size)
+
+    def _apply_type(self, volume, qos_settings):
         """Apply the volume type to a new image; remove it if that fails."""
         with self._backend.session() as session:
             ioctx = session.ioctx(self._backend.pool)
             try:
                 return type_settings.apply(session, ioctx, volume,
-                                           volume.volume_type)
+                                           volume.volume_type,
+                                           settings=qos_settings)
             except Exception:
                 LOG.error('Applying volume type settings to %s failed; '
                           'removing it', volume.name)
@@ -164,14 +168,14 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
             raise exception.VolumeDriverException(
                 message='volume %s: encrypted volumes are not supported by '
                         'cinder-ext yet; nothing was created' % volume.id)
-        self._check_new(volume)
+        qos_settings = self._check_new(volume)
         size = int(volume.size) * units.Gi
         with self._backend.session() as session:
             session.run(images.create, session.ioctx(self._backend.pool),
                         volume.name, size, self._backend.order,
                         self._backend.features(session))
         LOG.debug('Created %s (%d GiB)', volume.name, volume.size)
-        return self._apply_type(volume)
+        return self._apply_type(volume, qos_settings)
 
     @_ceph_errors('delete_volume')
     def delete_volume(self, volume):
@@ -198,15 +202,15 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     @_ceph_errors('create_cloned_volume')
     def create_cloned_volume(self, volume, src_vref):
-        self._check_new(volume)
+        qos_settings = self._check_new(volume)
         clones.create_cloned_volume(self._backend, volume, src_vref)
-        return self._apply_type(volume)
+        return self._apply_type(volume, qos_settings)
 
     @_ceph_errors('create_volume_from_snapshot')
     def create_volume_from_snapshot(self, volume, snapshot):
-        self._check_new(volume)
+        qos_settings = self._check_new(volume)
         clones.create_from_snapshot(self._backend, volume, snapshot)
-        return self._apply_type(volume)
+        return self._apply_type(volume, qos_settings)
 
     @_ceph_errors('retype')
     def retype(self, context, volume, new_type, diff, host):
@@ -325,9 +329,9 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
             self._backend, image_location, image_meta)
         if not location:
             return {}, False
-        self._check_new(volume)
+        qos_settings = self._check_new(volume)
         clones.clone_from_image(self._backend, volume, *location)
-        update = self._apply_type(volume)
+        update = self._apply_type(volume, qos_settings)
         update.setdefault('provider_location', None)
         return update, True
 
