@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
 # run-tests.sh - the project's test command (README), also what CI runs.
 #
-# Usage: tools/run-tests.sh [TOX_ENV_LIST]
-#   default envs: pep8,ci (ci = the py3, py3-threading, functional and
-#   functional-threading test runs in one virtualenv)
+# Usage: tools/run-tests.sh [--quick] [TOX_ENV_LIST]
+#   TOX_ENV_LIST  default pep8,ci (ci = the py3, py3-threading, functional
+#                 and functional-threading runs in one virtualenv)
+#   --quick       stop after tox and the DevStack hook test: no Cinder
+#                 stack, end-to-end or Tempest run
 #
 # On a fresh Debian 12 machine, as root, it installs what the tests need
-# (Debian's Ceph daemons and Python bindings, shellcheck; tox in its own
-# virtualenv), boots the one-node Ceph test bed and runs the tox envs: lint,
-# unit tests in both concurrency modes, functional tests against the real
-# cluster in both modes. It ends with one "N passed, N failed" line.
+# (Debian's Ceph daemons and Python bindings, shellcheck, qemu-img; tox in
+# its own virtualenv) and runs, in order:
+#   1. tox: lint, unit tests and the functional suite on the one-node Ceph
+#      test bed, each in eventlet and native-thread mode;
+#   2. the DevStack plugin's hook test;
+#   3. the local Cinder stack (tools/stack) on our driver, the end-to-end
+#      suite through the real API with cinder-volume under eventlet and
+#      then native threads;
+#   4. Tempest's volume API tests and cinder-tempest-plugin's api and rbac
+#      suites on that stack.
+# It ends with one "N passed, N failed" line over all of them.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+QUICK=0
+if [[ ${1:-} == --quick ]]; then
+    QUICK=1
+    shift
+fi
 ENVS=${1:-pep8,ci}
 TOOLS_VENV=${CINDER_EXT_TOOLS_VENV:-$REPO/.tox/.tools}
 LOG=$REPO/.tox/run-tests.log
 PYTHON=${PYTHON:-python3}
+T0=$SECONDS
 
-log() { printf '[run-tests] %s\n' "$*"; }
+log() { printf '[run-tests +%4ds] %s\n' "$((SECONDS - T0))" "$*"; }
 
 # Lint needs shellcheck (pep8 env), image tests need qemu-img;
 # ceph-up.sh installs the Ceph packages.
@@ -43,20 +58,35 @@ if [[ ! -x $TOOLS_VENV/bin/tox ]]; then
 fi
 
 mkdir -p "$(dirname "$LOG")"
+: >"$LOG"
 cd "$REPO"
-log "tox -e $ENVS"
 status=0
-"$TOOLS_VENV/bin/tox" -e "$ENVS" 2>&1 | tee "$LOG" || status=$?
 
-# The DevStack hook test needs no virtualenv: it checks the cinder.conf
-# section the plugin writes, with DevStack's environment stubbed.
-log "devstack/tests/test_backend_hook.sh"
-bash "$REPO/devstack/tests/test_backend_hook.sh" 2>&1 | tee -a "$LOG" ||
-    status=1
+# Each phase appends to the log, so the counts below see every runner.
+phase() {
+    local name=$1
+    shift
+    log "$name"
+    "$@" 2>&1 | tee -a "$LOG" || { status=1; log "$name FAILED"; }
+    log "$name done"
+}
+
+phase "tox -e $ENVS" "$TOOLS_VENV/bin/tox" -e "$ENVS"
+# Needs no virtualenv: checks the cinder.conf section the plugin writes,
+# with DevStack's environment stubbed.
+phase "devstack hook test" bash devstack/tests/test_backend_hook.sh
+if ((!QUICK)); then
+    phase "e2e (eventlet)" bash tools/stack/run-e2e.sh
+    phase "e2e (native threads)" bash tools/stack/run-e2e.sh --threads
+    phase "tempest" bash tools/tempest/run-tempest.sh
+fi
 
 # stestr prints " - Passed: N" / " - Failed: N" per run, the hook test
-# "N passed, N failed": add them all up.
+# "N passed, N failed", Tempest's summary "passed N, failed N, ...":
+# add them all up.
 awk '/^ - Passed: /{p+=$3} /^ - Failed: /{f+=$3}
      /^[0-9]+ passed, [0-9]+ failed/{p+=$1; f+=$3}
+     /^passed [0-9]+, failed [0-9]+/{gsub(",", ""); p+=$2; f+=$4}
      END {printf "%d passed, %d failed\n", p, f}' "$LOG"
+log "total $((SECONDS - T0)) s"
 exit "$status"
