@@ -34,21 +34,10 @@ class ImageInfo(object):
     """What the driver needs to know about one image, read in one open."""
 
     name: str
-    size: int
-    features: int
-    op_features: int
-    stripe_unit: int
-    order: int
     snaps: list          # user snapshots [{'name', 'id', 'size',
     #                      'protected'}]
     hidden_snaps: int    # snapshots in other namespaces (v2 trash, ...)
     parent: tuple        # (pool, image, snap) or None
-
-    def snap(self, name):
-        for snap in self.snaps:
-            if snap['name'] == name:
-                return snap
-        return None
 
 
 def parent_of(image):
@@ -59,12 +48,8 @@ def parent_of(image):
     return (pool, name, snap)
 
 
-def inspect(ioctx, name, snap_for_parent=None):
-    """Read size, features, snapshots and parent of ``name``.
-
-    ``snap_for_parent`` reads the parent as seen from that snapshot: a clone
-    flattened after a snapshot was taken still depends on its parent there.
-    """
+def inspect(ioctx, name):
+    """Read the snapshots and the parent of ``name``."""
     with bindings.rbd.Image(ioctx, name, read_only=True) as image:
         snaps = []
         hidden = 0
@@ -77,26 +62,8 @@ def inspect(ioctx, name, snap_for_parent=None):
             snaps.append({'name': snap['name'], 'id': snap['id'],
                           'size': snap['size'],
                           'protected': image.is_protected_snap(snap['name'])})
-        parent = parent_of(image)
-        if parent is None and snap_for_parent:
-            image.set_snap(snap_for_parent)
-            parent = parent_of(image)
-            image.set_snap(None)
-        stat = image.stat()
-        return ImageInfo(name=name, size=stat['size'],
-                         features=image.features(),
-                         op_features=image.op_features(),
-                         stripe_unit=image.stripe_unit(),
-                         order=stat['order'], snaps=snaps,
-                         hidden_snaps=hidden, parent=parent)
-
-
-def exists(ioctx, name):
-    try:
-        with bindings.rbd.Image(ioctx, name, read_only=True):
-            return True
-    except bindings.ImageNotFound:
-        return False
+        return ImageInfo(name=name, snaps=snaps, hidden_snaps=hidden,
+                         parent=parent_of(image))
 
 
 def create(ioctx, name, size, order, features):
@@ -214,11 +181,6 @@ def stripe_unit(ioctx, name):
         return image.stripe_unit()
 
 
-def watchers(ioctx, name):
-    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
-        return [w['addr'] for w in image.watchers_list()]
-
-
 def list_names(ioctx):
     return _rbd().list(ioctx)
 
@@ -252,14 +214,6 @@ def set_config(ioctx, name, settings, managed_keys):
                 image.config_set(key, str(settings[key]))
             elif key in current:
                 image.config_remove(key)
-
-
-def image_config(ioctx, name):
-    """The image's own config overrides as ``{key: value}``."""
-    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
-        return {entry['name']: entry['value']
-                for entry in image.config_list()
-                if entry.get('source') == bindings.CONFIG_SOURCE_IMAGE}
 
 
 def update_features(ioctx, name, mask, enabled):
