@@ -39,6 +39,8 @@ from cinder_ext.ceph import connection as ext_connection
 from cinder_ext.volume.drivers import rbd as ext_rbd
 from cinder_ext.volume import options as ext_options
 
+import cleanup
+
 CONF = cfg.CONF
 CONNECTOR = {'host': 'bench-host', 'ip': '127.0.0.1',
              'initiator': 'iqn.2004-10.org.bench:host', 'multipath': False}
@@ -223,27 +225,10 @@ class RawImpl(object):
         removed = []
         for name in names:
             for candidate in (name, name + '.deleted'):
-                if purge_image(self.ioctx, candidate):
+                if cleanup.purge_image(self.ioctx, candidate):
                     removed.append(candidate)
         return removed
 
     def close(self):
         self.ioctx.close()
         self.cluster.shutdown()
-
-
-def purge_image(ioctx, name):
-    """Remove every snapshot of ``name`` and then the image; True if gone.
-
-    Used only to clean up after a failed step, never timed.
-    """
-    try:
-        with rbd.Image(ioctx, name) as image:
-            for snap in list(image.list_snaps()):
-                if image.is_protected_snap(snap['name']):
-                    image.unprotect_snap(snap['name'])
-                image.remove_snap(snap['name'])
-        rbd.RBD().remove(ioctx, name)
-        return True
-    except rbd.ImageNotFound:
-        return False

@@ -29,6 +29,7 @@ import time
 import rados
 import rbd
 
+import cleanup
 import report
 
 POOLS = ('volumes', 'volumes2')
@@ -142,7 +143,7 @@ def _purge_pool(ioctx, token):
         progress = []
         for name in pending:
             try:
-                _purge_image(ioctx, name)
+                cleanup.purge_image(ioctx, name)
                 progress.append(name)
             except (rbd.ImageBusy, rbd.ImageHasSnapshots):
                 continue
@@ -151,15 +152,6 @@ def _purge_pool(ioctx, token):
         removed.extend(progress)
         pending = [n for n in pending if n not in progress]
     return removed
-
-
-def _purge_image(ioctx, name):
-    with rbd.Image(ioctx, name) as image:
-        for snap in list(image.list_snaps()):
-            if image.is_protected_snap(snap['name']):
-                image.unprotect_snap(snap['name'])
-            image.remove_snap(snap['name'])
-    rbd.RBD().remove(ioctx, name)
 
 
 def sweep(args, token, baseline):
