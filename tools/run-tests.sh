@@ -13,9 +13,11 @@
 #   1. tox: lint, unit tests and the functional suite on the one-node Ceph
 #      test bed, each in eventlet and native-thread mode;
 #   2. the DevStack plugin's hook test;
-#   3. the local Cinder stack (tools/stack) on our driver, the end-to-end
-#      suite through the real API with cinder-volume under eventlet and
-#      then native threads;
+#   3. the README's two commands from all stopped (stack-up with the test
+#      bed down, stack-down, stack-up: no lock or descriptor may leak into
+#      a daemon); then, on that local Cinder stack (tools/stack) on our
+#      driver, the end-to-end suite through the real API with cinder-volume
+#      under eventlet and then native threads;
 #   4. Tempest's volume API tests and cinder-tempest-plugin's api and rbac
 #      suites on that stack.
 # It ends with one "N passed, N failed" line over all of them.
@@ -76,6 +78,7 @@ phase "tox -e $ENVS" "$TOOLS_VENV/bin/tox" -e "$ENVS"
 # with DevStack's environment stubbed.
 phase "devstack hook test" bash devstack/tests/test_backend_hook.sh
 if ((!QUICK)); then
+    phase "stack from all stopped" bash tools/stack/tests/test_from_stopped.sh
     phase "e2e (eventlet)" bash tools/stack/run-e2e.sh
     phase "e2e (native threads)" bash tools/stack/run-e2e.sh --threads
     phase "tempest" bash tools/tempest/run-tempest.sh

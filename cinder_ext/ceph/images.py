@@ -21,6 +21,7 @@ bindings' exceptions and callers decide what they mean.
 """
 
 import dataclasses
+import datetime
 
 from cinder_ext.ceph import bindings
 
@@ -64,6 +65,23 @@ def inspect(ioctx, name):
                           'protected': image.is_protected_snap(snap['name'])})
         return ImageInfo(name=name, snaps=snaps, hidden_snaps=hidden,
                          parent=parent_of(image))
+
+
+def remove_unless_snapshotted(ioctx, name):
+    """Read ``name`` and remove it if it has no snapshots and no watchers.
+
+    The parent is read before the image goes: the image itself, not what
+    Cinder recorded about it, says whether it hangs off a clone snapshot
+    that must be released. Returns ``(info, removed)``.
+    """
+    info = inspect(ioctx, name)
+    if info.snaps or info.hidden_snaps:
+        return info, False
+    try:
+        _rbd().remove(ioctx, name)
+    except (bindings.ImageBusy, bindings.ImageHasSnapshots):
+        return info, False
+    return info, True
 
 
 def create(ioctx, name, size, order, features):
@@ -114,6 +132,18 @@ def grow(ioctx, name, size):
 def image_size(ioctx, name):
     with bindings.rbd.Image(ioctx, name, read_only=True) as image:
         return image.size()
+
+
+# Both LUKS1 and LUKS2 start with this magic (cryptsetup's on-disk format).
+_LUKS_MAGIC = b'LUKS\xba\xbe'
+
+
+def size_and_luks(ioctx, name: str) -> tuple:
+    """``(size, True if the image starts with a LUKS header)``, one open."""
+    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+        size = image.size()
+        head = image.read(0, len(_LUKS_MAGIC)) if size else b''
+        return size, head == _LUKS_MAGIC
 
 
 def flatten(ioctx, name):
@@ -187,6 +217,15 @@ def list_names(ioctx):
 
 def pool_stats(ioctx):
     return _rbd().pool_stats_get(ioctx)
+
+
+def epoch_seconds(value) -> float:
+    """Epoch seconds of a librbd time: a naive datetime in UTC (Pacific)."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.timestamp()
+    return float(value)  # the unit tests' fakes
 
 
 def trash_entries(ioctx):

@@ -93,21 +93,12 @@ def _now():
     return time.time()
 
 
-def _seconds(value):
-    """Epoch seconds of a librbd time: a naive datetime in UTC (Pacific)."""
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.timestamp()
-    return float(value)  # the unit tests' fakes
-
-
 # -- reading the pool: plain librbd, run as one session.run call ----------
 # Same rules as cinder_ext.ceph.images: no logging, no sleeping.
 
 def _snap_time(image, snap_id):
     try:
-        return _seconds(image.get_snap_timestamp(snap_id))
+        return images.epoch_seconds(image.get_snap_timestamp(snap_id))
     except (AttributeError, bindings.RBDError):  # unknown: counts as old
         return None
 
@@ -163,7 +154,7 @@ def read_pool(ioctx, now):
             continue  # removed while we listed
     for entry in rbd.trash_list(ioctx):
         pool['trash_count'] += 1
-        end = _seconds(entry['deferment_end_time'])
+        end = images.epoch_seconds(entry['deferment_end_time'])
         if not entry['name'].startswith(TRASH_PREFIX) or end > now:
             continue
         try:

@@ -72,13 +72,34 @@ def create_from_snapshot(backend, volume, snapshot):
             flatten(backend, session, backend.pool, volume.name)
 
 
-def clone_from_image(backend, volume, pool, image, snap):
-    """COW clone of a Glance image stored in this cluster."""
+# What a Glance location we cannot read raises: pool gone (ObjectNotFound),
+# image or snapshot gone, or no caps on the images pool.
+_UNREADABLE_SOURCE = (bindings.ObjectNotFound, bindings.ImageNotFound,
+                      bindings.RadosPermissionError,
+                      bindings.PermissionDeniedError,
+                      bindings.RBDPermissionError)
+
+
+def clone_from_image(backend, volume, pool: str, image: str,
+                     snap: str) -> bool:
+    """COW clone of a Glance image stored in this cluster.
+
+    False when the location cannot be read: Cinder then downloads the
+    image instead, as it would from any other store.
+    """
     with backend.session() as session:
-        order = _clone_order(backend, session, pool, image)
-        session.run(cloning.clone_snapshot, session.ioctx(pool), image, snap,
-                    session.ioctx(backend.pool), volume.name,
-                    backend.features(session), order, _grow_to(volume, None))
+        try:
+            order = _clone_order(backend, session, pool, image)
+            session.run(cloning.clone_snapshot, session.ioctx(pool), image,
+                        snap, session.ioctx(backend.pool), volume.name,
+                        backend.features(session), order,
+                        _grow_to(volume, None))
+        except _UNREADABLE_SOURCE as error:
+            LOG.warning('Cannot clone Glance image %s/%s@%s (%s): the '
+                        'image will be copied instead', pool, image, snap,
+                        error)
+            return False
+    return True
 
 
 def create_cloned_volume(backend, volume, src_vref):

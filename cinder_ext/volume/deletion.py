@@ -46,8 +46,13 @@ def _with_busy_retries(backend, func, *args):
             time.sleep(interval)
 
 
-def _drop_unused_clone_snaps(session, ioctx, info):
-    """Remove leaked clone snaps; True if some still have clones."""
+def _drop_unused_clone_snaps(session, ioctx, info) -> bool:
+    """Remove clone snaps nothing hangs off; True if some still have clones.
+
+    Only called on images being deleted: no new clone can start from them,
+    so a childless clone snapshot is a leftover (the in-tree driver leaves
+    them when it deletes a clone of a clone).
+    """
     in_use = False
     for snap in info.snaps:
         if not names.is_clone_snap(snap['name']):
@@ -60,59 +65,79 @@ def _drop_unused_clone_snaps(session, ioctx, info):
     return in_use
 
 
-def _quick_remove(session, ioctx, name):
-    """Remove an image that has no snapshots and no watchers, in one call.
-
-    True when it is gone; False when it needs the careful path (snapshots,
-    clones, backup snapshots, watchers).
-    """
-    try:
-        session.run(images.remove, ioctx, name)
-    except bindings.ImageNotFound:
-        LOG.info('Volume %s no longer exists in the backend', name)
-    except (bindings.ImageHasSnapshots, bindings.ImageBusy):
-        return False
-    return True
+def _clone_parent(name, info):
+    """The (pool, image, snap) Cinder cloned ``name`` from, if any."""
+    if info.parent and names.is_cinder_clone(name, info.parent[2]):
+        return info.parent
+    return None
 
 
-def delete_volume(backend, name, may_be_clone=True):
+def delete_volume(backend, name: str) -> None:
     """Delete image ``name``; a missing image is already deleted.
 
-    ``may_be_clone`` False (Cinder recorded no source volume) allows the
-    quick path: with no Cinder clone parent to release, a plain remove is
-    all it takes unless the image has snapshots or watchers.
+    Whether a clone parent must be released is read from the image, never
+    from Cinder's records: the image-volume cache, manage and migration
+    make clones without a ``source_volid``.
     """
     with backend.session() as session:
         ioctx = session.ioctx(backend.pool)
-        if (not may_be_clone and not backend.conf.enable_deferred_deletion
-                and _quick_remove(session, ioctx, name)):
-            return
+        deferred = backend.conf.enable_deferred_deletion
         try:
-            info = session.run(images.inspect, ioctx, name)
+            if deferred:
+                info, removed = session.run(images.inspect, ioctx,
+                                            name), False
+            else:
+                # One hand-off when the image has no snapshots (common).
+                info, removed = session.run(images.remove_unless_snapshotted,
+                                            ioctx, name)
         except bindings.ImageNotFound:
             LOG.info('Volume %s no longer exists in the backend', name)
             return
-        backup_snaps = [s['name'] for s in info.snaps
-                        if names.is_backup_snap(s['name'])]
-        if backup_snaps:
-            session.run(images.remove_snaps, ioctx, name, backup_snaps)
-        if _drop_unused_clone_snaps(session, ioctx, info):
-            LOG.info('Volume %s still has clones: keeping it as %s until '
-                     'they are deleted', name, names.deleted(name))
-            session.run(images.rename, ioctx, name, names.deleted(name))
+        if not removed:
+            removed = _delete_with_snapshots(backend, session, ioctx, info)
+        parent = _clone_parent(name, info)
+        if removed and parent:
+            release_parent(backend, session, parent)
+
+
+def discard_new(backend, name: str) -> None:
+    """Remove a volume whose create failed half-way, releasing its parent.
+
+    Without the release a failed clone would leave its source's
+    ``<clone>.clone_snap`` behind. Never deferred: nothing of it is in use.
+    """
+    with backend.session() as session:
+        ioctx = session.ioctx(backend.pool)
+        try:
+            info, removed = session.run(images.remove_unless_snapshotted,
+                                        ioctx, name)
+        except bindings.ImageNotFound:
             return
-        parent = info.parent if info.parent and names.is_cinder_clone(
-            name, info.parent[2]) else None
-        if backend.conf.enable_deferred_deletion:
-            delay = backend.conf.deferred_deletion_delay
-            session.run(images.trash_move, ioctx, name, delay)
-            LOG.info('Volume %s moved to trash (purge after %s s)',
-                     name, delay)
+        if not removed and not _remove_image(backend, session, ioctx, name):
             return
-        if not _remove_image(backend, session, ioctx, name):
-            return
+        parent = _clone_parent(name, info)
         if parent:
             release_parent(backend, session, parent)
+
+
+def _delete_with_snapshots(backend, session, ioctx, info) -> bool:
+    """The careful path; True once the image is gone (not renamed/trashed)."""
+    name = info.name
+    backup_snaps = [s['name'] for s in info.snaps
+                    if names.is_backup_snap(s['name'])]
+    if backup_snaps:
+        session.run(images.remove_snaps, ioctx, name, backup_snaps)
+    if _drop_unused_clone_snaps(session, ioctx, info):
+        LOG.info('Volume %s still has clones: keeping it as %s until '
+                 'they are deleted', name, names.deleted(name))
+        session.run(images.rename, ioctx, name, names.deleted(name))
+        return False
+    if backend.conf.enable_deferred_deletion:
+        delay = backend.conf.deferred_deletion_delay
+        session.run(images.trash_move, ioctx, name, delay)
+        LOG.info('Volume %s moved to trash (purge after %s s)', name, delay)
+        return False
+    return _remove_image(backend, session, ioctx, name)
 
 
 def _remove_image(backend, session, ioctx, name):
@@ -138,15 +163,15 @@ def _remove_image(backend, session, ioctx, name):
     return False
 
 
-def release_parent(backend, session, parent):
+def release_parent(backend, session, parent) -> None:
     """Drop a clone's ``.clone_snap`` snapshot on its parent.
 
     Then remove the parent itself if it was deleted in Cinder and nothing
     else needs it, and walk on up the clone chain.
     """
-    pool, parent_name, parent_snap = parent
-    ioctx = session.ioctx(pool)
-    while parent_name:
+    while parent:
+        pool, parent_name, parent_snap = parent
+        ioctx = session.ioctx(pool)
         try:
             session.run(images.remove_snap, ioctx, parent_name, parent_snap)
         except bindings.ImageNotFound:
@@ -156,20 +181,32 @@ def release_parent(backend, session, parent):
             return
         if not parent_name.endswith(names.DELETED_SUFFIX):
             return
-        try:
-            info = session.run(images.inspect, ioctx, parent_name)
-        except bindings.ImageNotFound:
-            return
-        if info.snaps:  # hidden (trashed) snaps: the trash takes it
-            return
-        LOG.info('Removing %s: its last clone is gone', parent_name)
-        if not _remove_image(backend, session, ioctx, parent_name):
-            return
-        if info.parent and names.is_cinder_clone(parent_name,
-                                                 info.parent[2]):
-            _pool, parent_name, parent_snap = info.parent
-        else:
-            parent_name = None
+        _removed, parent = _remove_deleted(backend, session, ioctx,
+                                           parent_name)
+
+
+def _remove_deleted(backend, session, ioctx, name) -> tuple:
+    """Remove ``<volume>.deleted`` once no clone needs it.
+
+    Returns ``(removed, parent)``: whether it went, and its own Cinder
+    clone parent to release next.
+    """
+    try:
+        info = session.run(images.inspect, ioctx, name)
+    except bindings.ImageNotFound:
+        return False, None
+    if _drop_unused_clone_snaps(session, ioctx, info):
+        return False, None
+    others = [s['name'] for s in info.snaps
+              if not names.is_clone_snap(s['name'])]
+    if others:
+        LOG.warning('Keeping %s: it has snapshots Cinder did not make (%s)',
+                    name, ', '.join(others))
+        return False, None
+    LOG.info('Removing %s: its last clone is gone', name)
+    if not _remove_image(backend, session, ioctx, name):
+        return False, None
+    return True, _clone_parent(name, info)
 
 
 def delete_snapshot(backend, volume_name, snap_name):
@@ -206,30 +243,52 @@ def delete_snapshot(backend, volume_name, snap_name):
             pass
 
 
-def purge_trash(backend):
-    """Remove expired trash entries that Cinder owns; returns their names.
+def purge_trash(backend) -> list:
+    """Finish deletes; returns the names of what was removed.
 
-    Only ``volume-*`` images are touched (the in-tree driver purges every
-    expired entry): a shared pool's other trash entries are not ours.
-    librbd itself refuses (EPERM) entries whose deferment has not ended.
+    Removes expired trash entries that Cinder owns (the in-tree driver
+    purges every expired entry: a shared pool's others are not ours), then
+    ``.deleted`` volumes whose clones are all gone: a parent release that
+    failed, raced with a rename, or was never tried by the in-tree driver.
     """
-    removed = []
     with backend.session() as session:
         ioctx = session.ioctx(backend.pool)
-        for entry in session.run(images.trash_entries, ioctx):
-            if not entry['name'].startswith('volume-'):
-                continue
-            try:
-                parent = session.run(images.trashed_parent, ioctx,
-                                     entry['id'])
-                session.run(images.trash_remove, ioctx, entry['id'])
-            except (bindings.ImageBusy, bindings.ImageHasSnapshots,
-                    bindings.RBDPermissionError, bindings.RBDOSError,
-                    bindings.ImageNotFound) as error:
-                LOG.debug('Trash entry %s not removable yet: %s',
-                          entry['name'], error)
-                continue
-            removed.append(entry['name'])
-            if parent and names.is_cinder_clone(entry['name'], parent[2]):
-                release_parent(backend, session, parent)
+        return (_purge_expired(backend, session, ioctx) +
+                _finish_deleted(backend, session, ioctx))
+
+
+def _purge_expired(backend, session, ioctx) -> list:
+    removed = []
+    now = time.time()
+    for entry in session.run(images.trash_entries, ioctx):
+        # Cheap checks first: opening an entry costs an image open.
+        if (not names.volume_id(entry['name']) or
+                images.epoch_seconds(entry['deferment_end_time']) > now):
+            continue
+        try:
+            parent = session.run(images.trashed_parent, ioctx, entry['id'])
+            session.run(images.trash_remove, ioctx, entry['id'])
+        except (bindings.ImageBusy, bindings.ImageHasSnapshots,
+                bindings.RBDPermissionError, bindings.RBDOSError,
+                bindings.ImageNotFound) as error:
+            LOG.debug('Trash entry %s not removable yet: %s',
+                      entry['name'], error)
+            continue
+        removed.append(entry['name'])
+        if parent and names.is_cinder_clone(entry['name'], parent[2]):
+            release_parent(backend, session, parent)
+    return removed
+
+
+def _finish_deleted(backend, session, ioctx) -> list:
+    removed = []
+    for name in session.run(images.list_names, ioctx):
+        if not (name.endswith(names.DELETED_SUFFIX) and
+                names.volume_id(name)):
+            continue
+        gone, parent = _remove_deleted(backend, session, ioctx, name)
+        if gone:
+            removed.append(name)
+        if parent:
+            release_parent(backend, session, parent)
     return removed

@@ -84,22 +84,38 @@ def manageable_snapshots(backend, cinder_snapshots, marker, limit, offset,
                                               sort_keys, sort_dirs)
 
 
-def existing_volume_size(backend, existing_ref):
+def _sized_plain_image(backend, existing_ref) -> tuple:
+    """(name, size) of the image to manage, refusing LUKS-encrypted ones.
+
+    Ceph decides: an image made by the in-tree driver for an encrypted
+    volume type carries a LUKS header, whatever the request says.
+    """
     source = validation.source_name(existing_ref)
     with backend.session() as session:
         try:
-            size = session.run(images.image_size,
-                               session.ioctx(backend.pool), source)
+            size, luks = session.run(images.size_and_luks,
+                                     session.ioctx(backend.pool), source)
         except bindings.ImageNotFound:
             raise exception.ManageExistingInvalidReference(
                 existing_ref=existing_ref,
                 reason='RBD image %s does not exist in pool %s'
                        % (source, backend.pool))
+    if luks:
+        raise exception.ManageExistingInvalidReference(
+            existing_ref=existing_ref,
+            reason='RBD image %s is LUKS-encrypted: cinder-ext does not '
+                   'support encrypted volumes yet; nothing was changed'
+                   % source)
+    return source, size
+
+
+def existing_volume_size(backend, existing_ref):
+    _source, size = _sized_plain_image(backend, existing_ref)
     return image_transfer.size_in_gb(size)
 
 
 def manage_volume(backend, volume, existing_ref):
-    source = validation.source_name(existing_ref)
+    source, _size = _sized_plain_image(backend, existing_ref)
     with backend.session() as session:
         session.run(images.rename, session.ioctx(backend.pool), source,
                     volume.name)

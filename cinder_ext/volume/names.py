@@ -18,6 +18,9 @@ so they are defined once here and never spelled out elsewhere.
 
 import re
 
+from cinder.volume import volume_utils
+from oslo_utils import uuidutils
+
 CLONE_SNAP_SUFFIX = '.clone_snap'
 DELETED_SUFFIX = '.deleted'
 # Snapshots the Ceph backup driver leaves on a volume for incrementals.
@@ -43,6 +46,15 @@ def live_name(name):
     if name.endswith(DELETED_SUFFIX):
         return name[:-len(DELETED_SUFFIX)]
     return name
+
+
+def volume_id(image_name: str):
+    """The Cinder volume id in ``image_name`` (``.deleted`` or not), if any.
+
+    Follows Cinder's ``volume_name_template``, as Cinder itself does.
+    """
+    found = volume_utils.extract_id_from_volume_name(live_name(image_name))
+    return found if found and uuidutils.is_uuid_like(found) else None
 
 
 def is_cinder_clone(image_name, parent_snap):

@@ -98,6 +98,35 @@ def check_cluster(backend):
                  % (backend.pool, backend.spec.user or 'admin', error))
 
 
+def check_no_replication(conf, active_backend_id) -> None:
+    """Refuse to start where replication is asked for: it is not built yet.
+
+    Serving the primary cluster while Cinder believes the backend failed
+    over (or replicates) would put volumes where nobody expects them.
+    """
+    devices = conf.safe_get('replication_device')
+    if devices:
+        raise _invalid('replication_device', '<%d device(s)>' % len(devices),
+                       'replication is not supported by cinder-ext yet; '
+                       'remove it or use the in-tree driver')
+    if active_backend_id not in (None, '', 'default'):
+        raise exception.VolumeBackendAPIException(
+            data='active_backend_id=%s: this backend was failed over, and '
+                 'cinder-ext does not support replication yet; fail it back '
+                 'with the in-tree driver first' % active_backend_id)
+
+
+def check_not_encrypted(volume, source=None) -> None:
+    """Refuse encrypted volumes (and copies of encrypted ones) clearly."""
+    for item in (volume, source):
+        if item is not None and getattr(item, 'encryption_key_id', None):
+            raise exception.VolumeDriverException(
+                message='volume %s: encrypted volumes are not supported by '
+                        'cinder-ext yet (%s %s is encrypted); nothing was '
+                        'created' % (volume.id, type(item).__name__.lower(),
+                                     item.id))
+
+
 def check_new_volume(volume):
     size = volume.size
     if not isinstance(size, int) or size <= 0:

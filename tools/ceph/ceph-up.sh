@@ -138,9 +138,11 @@ start_daemon() {
     log "starting $type.$id"
     # stdout/stderr of the launcher go to a file: daemons log to $DIR/log,
     # but early failures (bad conf, port in use) are only printed here.
-    # 9>&- : the daemon must not inherit our lock fd, or it would hold the
-    # lock for its whole life and block every later ceph-up/ceph-down.
-    if ! "ceph-$type" -c "$CONF" -i "$id" >>"$DIR/log/ceph-$type.$id.out" 2>&1 9>&-; then
+    # exec-clean.sh: the daemon must not inherit our lock fd (nor the lock
+    # of a stack-up.sh that called us), or it would hold the lock for its
+    # whole life and block every later ceph-up/ceph-down/stack-up.
+    if ! bash "$SCRIPT_DIR/../lib/exec-clean.sh" "ceph-$type" -c "$CONF" -i "$id" \
+        >>"$DIR/log/ceph-$type.$id.out" 2>&1; then
         die "ceph-$type -i $id failed to start"
     fi
 }

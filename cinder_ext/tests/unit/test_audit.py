@@ -195,7 +195,7 @@ class FindTestCase(AuditTestCase):
 
     def test_librbd_times_are_naive_utc(self):
         self.assertEqual(86400.0,
-                         audit._seconds(datetime.datetime(1970, 1, 2)))
+                         images.epoch_seconds(datetime.datetime(1970, 1, 2)))
 
     def test_one_librbd_call_for_the_whole_pool(self):
         for _ in range(20):

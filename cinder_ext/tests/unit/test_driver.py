@@ -294,6 +294,11 @@ class ManageTestCase(base.DriverTestCase):
                           self.drv.manage_existing_get_size, self.volume(),
                           {'source-name': 'nothing-here'})
 
+    def test_manage_missing_image(self):
+        self.assertRaises(exception.ManageExistingInvalidReference,
+                          self.drv.manage_existing, self.volume(),
+                          {'source-name': 'nothing-here'})
+
     def test_manage_renames(self):
         vol = self.volume()
         self.drv.manage_existing(vol, self.ref)
@@ -336,8 +341,6 @@ class ErrorTestCase(base.DriverTestCase):
                 self.volume(), self.snap),
             'create_cloned_volume': (None, self.drv.create_cloned_volume,
                                      self.volume(), self.vol),
-            'manage_existing': (None, self.drv.manage_existing, self.vol,
-                                {'source-name': 'nothing-here'}),
             'initialize_connection': (
                 lambda: self.cluster.mon_errors.update(
                     {'mon dump': (-1, 'EPERM')}),
@@ -347,7 +350,7 @@ class ErrorTestCase(base.DriverTestCase):
     @ddt.data('create_volume', 'extend_volume', 'create_snapshot',
               'delete_snapshot', 'delete_volume', 'revert_to_snapshot',
               'create_volume_from_snapshot', 'create_cloned_volume',
-              'manage_existing', 'initialize_connection')
+              'initialize_connection')
     def test_operation_named(self, operation):
         prepare, method, *args = self.scenario(operation)
         if prepare:

@@ -12,6 +12,8 @@
 
 """RBDDriver on a fake cluster: snapshots, clones and leak-free deletes."""
 
+from unittest import mock
+
 from cinder import exception
 import ddt
 from oslo_utils import units
@@ -19,6 +21,7 @@ from oslo_utils import units
 from cinder_ext.ceph import connection
 from cinder_ext.tests.unit import base
 from cinder_ext.tests.unit import fake_ceph
+from cinder_ext.volume import deletion
 
 V1, V2 = 'luminous', 'mimic'   # require-min-compat-client -> clone format
 
@@ -270,14 +273,46 @@ class CloneLifecycleTestCase(base.DriverTestCase):
         super(CloneLifecycleTestCase, self).setUp()
         self.drv = self.make_driver()
 
-    def create(self, src=None):
+    def create(self, src=None, record_source=True):
         vol = self.volume()
         if src is None:
             self.drv.create_volume(vol)
         else:
-            vol.source_volid = src.id  # as Cinder records it
+            if record_source:
+                vol.source_volid = src.id  # as Cinder records it
             self.drv.create_cloned_volume(vol, src)
         return vol
+
+    @ddt.data(True, False)
+    def test_parent_released_whatever_cinder_recorded(self, record_source):
+        # The image-volume cache, manage and migration clone volumes
+        # without recording a source_volid: the image's parent decides.
+        src = self.create()
+        dst = self.create(src, record_source)
+        self.drv.delete_volume(src)
+        self.drv.delete_volume(dst)
+        self.assertPoolEmpty()
+
+    def test_stale_clone_snap_dropped_on_release(self):
+        src = self.create()
+        dst = self.create(src)
+        self.drv.delete_volume(src)
+        deleted = self.cluster.image(src.name + '.deleted')
+        deleted.snaps.append(fake_ceph.SnapData(78, 'volume-y.clone_snap',
+                                                deleted.size, []))
+        deleted.snaps[-1].protected = True
+        self.drv.delete_volume(dst)
+        self.assertPoolEmpty()
+
+    def test_purge_removes_deleted_parent_without_clones(self):
+        src = self.create()
+        dst = self.create(src)
+        self.drv.delete_volume(src)
+        # The clone went without releasing its parent (a failed release).
+        self.cluster.pool().images.pop(dst.name)
+        self.cluster.image(src.name + '.deleted').snaps[0].children.clear()
+        self.drv._purge_trash()
+        self.assertPoolEmpty()
 
     def test_source_deleted_first(self):
         src = self.create()
@@ -371,6 +406,34 @@ class DeferredDeletionTestCase(base.DriverTestCase):
         self.cluster.fail('trash_remove', fake_ceph.rbd_error('ImageBusy'))
         drv._purge_trash()
         self.assertEqual(1, len(self.cluster.trash_names()))
+        drv._purge_trash()
+        self.assertPoolEmpty()
+
+    def test_purge_opens_only_expired_entries(self):
+        drv = self.make_driver(enable_deferred_deletion=True,
+                               deferred_deletion_delay=600)
+        vol = self.volume()
+        drv.create_volume(vol)
+        drv.delete_volume(vol)
+        opens = self.cluster.calls['open']
+        with mock.patch.object(deletion.time, 'time',
+                               return_value=self.cluster.now):
+            self.assertEqual([], deletion.purge_trash(drv._backend))
+        self.assertEqual(opens, self.cluster.calls['open'])
+        self.cluster.now += 600
+        with mock.patch.object(deletion.time, 'time',
+                               return_value=self.cluster.now):
+            self.assertEqual([vol.name], deletion.purge_trash(drv._backend))
+        self.assertPoolEmpty()
+
+    def test_purge_follows_volume_name_template(self):
+        self.config.config(volume_name_template='disk-%s')
+        drv = self.make_driver(enable_deferred_deletion=True,
+                               deferred_deletion_delay=0)
+        vol = self.volume()
+        self.assertTrue(vol.name.startswith('disk-'))
+        drv.create_volume(vol)
+        drv.delete_volume(vol)
         drv._purge_trash()
         self.assertPoolEmpty()
 

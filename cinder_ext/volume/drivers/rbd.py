@@ -105,6 +105,8 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     def do_setup(self, context):
         validation.check_configuration(self.configuration)
+        validation.check_no_replication(self.configuration,
+                                        self._active_backend_id)
         self._backend = backend_mod.Backend(self.configuration)
         self._mon_addrs = connection_info.MonAddressCache(
             self.configuration.rbd_mon_address_cache_seconds,
@@ -140,11 +142,13 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     # -- volumes -------------------------------------------------------
 
-    def _check_new(self, volume):
+    def _check_new(self, volume, source=None):
         """Refuse bad requests before anything exists in the pool.
 
-        Returns the type's QoS settings, so they are looked up once.
+        ``source`` is the volume it is made from, if any. Returns the
+        type's QoS settings, so they are looked up once.
         """
+        validation.check_not_encrypted(volume, source)
         validation.check_new_volume(volume)
         return type_settings.check_type(volume.volume_type, volume.size)
 
@@ -159,15 +163,11 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
             except Exception:
                 LOG.error('Applying volume type settings to %s failed; '
                           'removing it', volume.name)
-                session.run(images.remove_if_exists, ioctx, volume.name)
+                deletion.discard_new(self._backend, volume.name)
                 raise
 
     @_ceph_errors('create_volume')
     def create_volume(self, volume):
-        if volume.encryption_key_id:
-            raise exception.VolumeDriverException(
-                message='volume %s: encrypted volumes are not supported by '
-                        'cinder-ext yet; nothing was created' % volume.id)
         qos_settings = self._check_new(volume)
         size = int(volume.size) * units.Gi
         with self._backend.session() as session:
@@ -179,36 +179,34 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     @_ceph_errors('delete_volume')
     def delete_volume(self, volume):
-        # Only volumes cloned from a volume hang off a .clone_snap parent
-        # that must be released; Cinder records their source_volid.
-        may_be_clone = bool(getattr(volume, 'source_volid', None))
-        deletion.delete_volume(self._backend, volume.name, may_be_clone)
+        deletion.delete_volume(self._backend, volume.name)
 
     @_ceph_errors('extend_volume')
     def extend_volume(self, volume, new_size):
         size = int(new_size) * units.Gi
+        # Capacity-based QoS (*_per_gb) grows with the volume: check the
+        # type before the image changes.
+        settings = type_settings.check_type(volume.volume_type,
+                                            int(new_size))
         with self._backend.session() as session:
             ioctx = session.ioctx(self._backend.pool)
             try:
                 session.run(images.grow, ioctx, volume.name, size)
             except images.ShrinkRefused as error:
                 raise exception.InvalidInput(reason=str(error))
-            # Capacity-based QoS (*_per_gb) grows with the volume.
-            settings = type_settings.check_type(volume.volume_type,
-                                                int(new_size))
             if settings:
                 session.run(images.set_config, ioctx, volume.name, settings,
                             qos.ALL_CEPH_KEYS)
 
     @_ceph_errors('create_cloned_volume')
     def create_cloned_volume(self, volume, src_vref):
-        qos_settings = self._check_new(volume)
+        qos_settings = self._check_new(volume, src_vref)
         clones.create_cloned_volume(self._backend, volume, src_vref)
         return self._apply_type(volume, qos_settings)
 
     @_ceph_errors('create_volume_from_snapshot')
     def create_volume_from_snapshot(self, volume, snapshot):
-        qos_settings = self._check_new(volume)
+        qos_settings = self._check_new(volume, snapshot)
         clones.create_from_snapshot(self._backend, volume, snapshot)
         return self._apply_type(volume, qos_settings)
 
@@ -325,12 +323,14 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
     @_ceph_errors('clone_image')
     def clone_image(self, context, volume, image_location, image_meta,
                     image_service):
-        location = image_transfer.cloneable_location(
+        locations = image_transfer.cloneable_locations(
             self._backend, image_location, image_meta)
-        if not location:
+        if not locations:
             return {}, False
         qos_settings = self._check_new(volume)
-        clones.clone_from_image(self._backend, volume, *location)
+        if not any(clones.clone_from_image(self._backend, volume, *location)
+                   for location in locations):
+            return {}, False
         update = self._apply_type(volume, qos_settings)
         update.setdefault('provider_location', None)
         return update, True
@@ -362,6 +362,7 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     @_ceph_errors('manage_existing')
     def manage_existing(self, volume, existing_ref):
+        validation.check_not_encrypted(volume)
         type_settings.check_type(volume.volume_type, volume.size)
         manage.manage_volume(self._backend, volume, existing_ref)
         with self._backend.session() as session:

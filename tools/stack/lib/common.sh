@@ -88,7 +88,8 @@ die() {
 
 # One lock per state directory: two stack-up/stack-down runs at once would
 # start or kill daemons under each other's feet.  Daemons must not inherit
-# fd 8 (they would hold the lock for their whole life): start_daemon closes it.
+# fd 8 (they would hold the lock for their whole life): start_daemon starts
+# them through tools/lib/exec-clean.sh.
 take_lock() {
     mkdir -p "$(dirname "$STATE")"
     exec 8>"$STATE.lock"
@@ -207,10 +208,13 @@ start_daemon() {
     printf '\n==== %s starting %s\n' "$(date -Is)" "$name" >>"$LOGS/$name.log"
     # bash -c writes its own pid ($$) and execs the service, so the pid file
     # holds the service's pid whether or not setsid had to fork.
+    # exec-clean.sh (same pid) closes every inherited fd but 0-2: our lock,
+    # and whatever the caller of stack-up.sh had open.
     # shellcheck disable=SC2016 # $$ and $@ are for the inner bash
     env "$MARK=$STATE" "${MARK}_SERVICE=$name" \
-        setsid bash -c 'echo $$ >"$0"; exec "$@"' "$(pidfile "$name")" "$@" \
-        </dev/null >>"$LOGS/$name.log" 2>&1 8>&- &
+        setsid bash -c 'echo $$ >"$0"; exec "$@"' "$(pidfile "$name")" \
+        bash "$REPO/tools/lib/exec-clean.sh" "$@" \
+        </dev/null >>"$LOGS/$name.log" 2>&1 &
     printf '%s\n' "$spec" >"$RUN/$name.spec"
     # Wait for the pid file, then record the start time that identifies the
     # process from now on (see is_ours).

@@ -1,0 +1,209 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""Ceph decides, checks come first, failures leave nothing: on the cluster.
+
+Each test reproduces a defect found in review (Cinder records that do not
+say what Ceph holds, checks made after the image changed, half-made clones,
+unreadable Glance locations, features refused too late).
+"""
+
+from unittest import mock
+
+from cinder import exception
+from cinder.tests.unit import fake_volume
+from oslo_utils import units
+
+from cinder_ext.ceph import bindings
+from cinder_ext.tests.functional import base
+from cinder_ext.volume.drivers import rbd as ext_rbd
+from cinder_ext.volume import type_settings
+
+LUKS_HEADER = b'LUKS\xba\xbe\x00\x01'
+
+
+class TestCephDecides(base.DriverTestCase):
+    """Parent releases follow the image's parent, not ``source_volid``."""
+
+    def setUp(self):
+        super(TestCephDecides, self).setUp()
+        self.driver = self.make_driver(group='ceph_decides')
+
+    def test_clone_without_source_volid_releases_parent(self):
+        # The image-volume cache, manage and migration make clones with no
+        # source_volid recorded.
+        for _round in range(3):
+            src = self.volume()
+            self.driver.create_volume(src)
+            clone = self.volume()
+            self.driver.create_cloned_volume(clone, src)
+            self.assertIsNone(clone.source_volid)
+            self.driver.delete_volume(src)
+            self.assertIn(src.name + '.deleted', self.image_names())
+            self.driver.delete_volume(clone)
+            self.assertEqual([], self.ours(self.image_names()))
+
+    def test_release_drops_stale_clone_snapshots(self):
+        src = self.volume()
+        self.driver.create_volume(src)
+        clone, stale = self.volume(), self.volume()
+        self.driver.create_cloned_volume(clone, src)
+        self.driver.create_cloned_volume(stale, src)
+        self.driver.delete_volume(src)
+        # A clone removed behind Cinder's back (or by in-tree's delete of a
+        # clone of a clone) leaves a childless .clone_snap on the parent.
+        bindings.rbd.RBD().remove(self.rados(), stale.name)
+        self.driver.delete_volume(clone)
+        self.assertEqual([], self.ours(self.image_names()))
+
+    def test_purge_finishes_a_stranded_deleted_parent(self):
+        src = self.volume()
+        self.driver.create_volume(src)
+        clone = self.volume()
+        self.driver.create_cloned_volume(clone, src)
+        self.driver.delete_volume(src)
+        # The clone goes without its parent being released (a release that
+        # failed, or the in-tree driver's ordinary delete).
+        bindings.rbd.RBD().remove(self.rados(), clone.name)
+        self.assertEqual([src.name + '.deleted'],
+                         self.ours(self.image_names()))
+        self.driver._purge_trash()
+        self.assertEqual([], self.ours(self.image_names()))
+
+
+class TestCheckFirst(base.DriverTestCase):
+    """Every change is checked before Ceph sees it; failures clean up."""
+
+    def setUp(self):
+        super(TestCheckFirst, self).setUp()
+        self.driver = self.make_driver(group='check_first')
+
+    def bad_qos_type(self):
+        qos_id = self.new_id()
+        specs = {'id': qos_id, 'consumer': 'back-end',
+                 'specs': {'read_iops_sec': 'lots'}}
+        patcher = mock.patch('cinder.volume.qos_specs.get_qos_specs',
+                             return_value=specs)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        return fake_volume.fake_volume_type_obj(
+            self.ctx, id=self.new_id(), qos_specs_id=qos_id, extra_specs={})
+
+    def test_extend_checks_type_before_growing(self):
+        vol = self.volume()
+        self.driver.create_volume(vol)
+        vol.volume_type = self.bad_qos_type()
+        self.assertRaises(exception.InvalidQoSSpecs,
+                          self.driver.extend_volume, vol, 2)
+        self.assertEqual(units.Gi, self.image_size(vol.name))
+        self.driver.delete_volume(vol)
+
+    def test_failed_clone_leaves_no_clone_snap(self):
+        src = self.volume()
+        self.driver.create_volume(src)
+        clone = self.volume()
+        with mock.patch.object(type_settings, 'apply',
+                               side_effect=RuntimeError('late failure')):
+            self.assertRaises(RuntimeError, self.driver.create_cloned_volume,
+                              clone, src)
+        self.assertEqual([src.name], self.ours(self.image_names()))
+        self.assertEqual([], self.snap_names(src.name))
+        self.driver.delete_volume(src)
+
+    def test_unreadable_glance_locations_fall_back_to_copy(self):
+        image = 'glance-%s' % self.new_id()
+        self.create_raw_image(image)
+        with bindings.rbd.Image(self.rados(), image) as img:
+            img.create_snap('snap')
+            img.protect_snap('snap')  # as Glance's RBD store does
+        fsid = self.driver._backend.client.fsid()
+        meta = {'disk_format': 'raw'}
+        locations = {
+            'missing pool': 'rbd://%s/no-such-pool/%s/snap' % (fsid, image),
+            'missing image': 'rbd://%s/%s/gone-%s/snap' % (
+                fsid, base.POOL, image),
+            'missing snapshot': 'rbd://%s/%s/%s/nosnap' % (
+                fsid, base.POOL, image),
+        }
+        for why, url in locations.items():
+            vol = self.volume()
+            self.assertEqual(({}, False), self.driver.clone_image(
+                self.ctx, vol, (url, None), meta, None), why)
+            self.assertNotIn(vol.name, self.image_names(), why)
+        # A readable location after unreadable ones is still used.
+        vol = self.volume()
+        good = 'rbd://%s/%s/%s/snap' % (fsid, base.POOL, image)
+        urls = [{'url': locations['missing pool'], 'metadata': {}},
+                {'url': good, 'metadata': {}}]
+        update, cloned = self.driver.clone_image(
+            self.ctx, vol, (good, urls), meta, None)
+        self.assertTrue(cloned)
+        self.assertEqual((base.POOL, image, 'snap'), self.parent_of(vol.name))
+        self.driver.delete_volume(vol)
+        with bindings.rbd.Image(self.rados(), image) as img:
+            img.unprotect_snap('snap')
+            img.remove_snap('snap')
+        bindings.rbd.RBD().remove(self.rados(), image)
+
+
+class TestRefusedClearly(base.DriverTestCase):
+    """Replication and encryption are refused until they exist."""
+
+    def test_replication_device_refused_at_setup(self):
+        error = self.assertRaises(
+            exception.InvalidConfigurationValue, self.make_driver,
+            group='replicated',
+            replication_device=[{'backend_id': 'secondary',
+                                 'conf': '/etc/ceph/secondary.conf',
+                                 'user': 'cinder'}])
+        self.assertIn('replication_device', str(error))
+        self.assertNotIn('secondary.conf', str(error))
+
+    def test_failed_over_backend_refused_at_setup(self):
+        conf = self._configure(ext_rbd.RBDDriver, 'failed_over')
+        drv = ext_rbd.RBDDriver(configuration=conf,
+                                active_backend_id='secondary')
+        error = self.assertRaises(exception.VolumeBackendAPIException,
+                                  drv.do_setup, self.ctx)
+        self.assertIn('active_backend_id=secondary', str(error))
+
+    def test_copies_of_encrypted_volumes_refused(self):
+        driver = self.make_driver(group='no_luks')
+        src = self.volume()
+        driver.create_volume(src)
+        src.encryption_key_id = self.new_id()  # as in-tree's LUKS volumes
+        snap = self.snapshot(src)
+        driver.create_snapshot(snap)
+        snap.encryption_key_id = src.encryption_key_id
+        for create, source in ((driver.create_cloned_volume, src),
+                               (driver.create_volume_from_snapshot, snap)):
+            vol = self.volume()
+            error = self.assertRaises(exception.VolumeDriverException,
+                                      create, vol, source)
+            self.assertIn('encrypted', str(error))
+            self.assertNotIn(vol.name, self.image_names())
+        self.assertEqual([snap.name], self.snap_names(src.name))
+        driver.delete_snapshot(snap)
+        driver.delete_volume(src)
+
+    def test_manage_refuses_luks_image(self):
+        driver = self.make_driver(group='no_luks_manage')
+        legacy = 'volume-%s' % self.new_id()
+        self.create_raw_image(legacy)
+        self.write_pattern(legacy, LUKS_HEADER)
+        vol = self.volume()
+        ref = {'source-name': legacy}
+        for call in (driver.manage_existing_get_size, driver.manage_existing):
+            error = self.assertRaises(
+                exception.ManageExistingInvalidReference, call, vol, ref)
+            self.assertIn('LUKS', str(error))
+        self.assertIn(legacy, self.image_names())
+        bindings.rbd.RBD().remove(self.rados(), legacy)
