@@ -135,3 +135,49 @@ class RequestTestCase(base.TestCase):
     def test_source_name_invalid(self, name):
         self.assertRaises(exception.InvalidInput, validation.source_name,
                           {'source-name': name})
+
+
+class _Conf(types.SimpleNamespace):
+    def safe_get(self, key):
+        return getattr(self, key, None)
+
+
+@ddt.ddt
+class UnsupportedFeaturesTestCase(base.TestCase):
+    """Replication and encryption are refused until they exist."""
+
+    @ddt.data(None, '', 'default')
+    def test_primary_backend_starts(self, active_backend_id):
+        validation.check_no_replication(_Conf(), active_backend_id)
+
+    def test_replication_device_named_without_its_values(self):
+        conf = _Conf(replication_device=[{'backend_id': 'dr',
+                                          'conf': '/etc/ceph/dr.conf',
+                                          'secret_uuid': 'SECRET'}])
+        error = self.assertRaises(exception.InvalidConfigurationValue,
+                                  validation.check_no_replication, conf,
+                                  None)
+        self.assertIn('replication_device', str(error))
+        self.assertNotIn('SECRET', str(error))
+
+    def test_failed_over_backend_refused(self):
+        error = self.assertRaises(exception.VolumeBackendAPIException,
+                                  validation.check_no_replication, _Conf(),
+                                  'dr')
+        self.assertIn('active_backend_id=dr', str(error))
+
+    @ddt.data('volume', 'source')
+    def test_encrypted_refused(self, which):
+        items = {name: types.SimpleNamespace(id=name, encryption_key_id=None)
+                 for name in ('volume', 'source')}
+        items[which].encryption_key_id = 'key'
+        error = self.assertRaises(exception.VolumeDriverException,
+                                  validation.check_not_encrypted,
+                                  items['volume'], items['source'])
+        self.assertIn('encrypted', str(error))
+        self.assertIn('nothing was created', str(error))
+
+    def test_plain_volume_and_source_pass(self):
+        plain = types.SimpleNamespace(id='v', encryption_key_id=None)
+        validation.check_not_encrypted(plain, plain)
+        validation.check_not_encrypted(plain)
