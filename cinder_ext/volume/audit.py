@@ -22,13 +22,13 @@ from (mostly Cinder's in-tree driver).
 
 import dataclasses
 import datetime
-import re
 import time
 
 from cinder import exception
 
 from cinder_ext.ceph import bindings
 from cinder_ext.ceph import images
+from cinder_ext.ceph import pool_scan
 from cinder_ext.volume import deletion
 from cinder_ext.volume import names
 
@@ -47,10 +47,6 @@ COUNTED = REMOVABLE + (ORPHAN,)
 # A .clone_snap on a live volume is made just before its clone: younger
 # than this it may belong to a clone being created right now.
 DEFAULT_MIN_AGE = 300
-TRASH_PREFIX = 'volume-'  # what deletion.purge_trash treats as Cinder's
-_CINDER_NAME = re.compile(
-    r'^volume-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})'
-    r'(\.deleted)?$', re.IGNORECASE)
 
 
 @dataclasses.dataclass
@@ -91,82 +87,6 @@ class Outcome(object):
 
 def _now():
     return time.time()
-
-
-# -- reading the pool: plain librbd, run as one session.run call ----------
-# Same rules as cinder_ext.ceph.images: no logging, no sleeping.
-
-def _snap_time(image, snap_id):
-    try:
-        return images.epoch_seconds(image.get_snap_timestamp(snap_id))
-    except (AttributeError, bindings.RBDError):  # unknown: counts as old
-        return None
-
-
-def _children(image, snap):
-    image.set_snap(snap)
-    try:
-        return ['%s/%s%s' % (c['pool'], c['image'],
-                             ' (in trash)' if c.get('trash') else '')
-                for c in image.list_children2()]
-    finally:
-        image.set_snap(None)
-
-
-def _describe(image, name, every_snap):
-    """Snapshots of an open image, with the clones that matter."""
-    snaps, hidden = [], 0
-    for snap in list(image.list_snaps()):
-        if snap.get('namespace', bindings.SNAP_NAMESPACE_USER) != \
-                bindings.SNAP_NAMESPACE_USER:
-            hidden += 1  # clone v2 snapshot trash, groups, mirroring
-            continue
-        clone_snap = names.is_clone_snap(snap['name'])
-        entry = {'name': snap['name'], 'children': None, 'created': None}
-        if every_snap or clone_snap:
-            entry['children'] = _children(image, snap['name'])
-        if clone_snap and not every_snap:
-            entry['created'] = _snap_time(image, snap['id'])
-        snaps.append(entry)
-    return {'name': name, 'snaps': snaps, 'hidden': hidden,
-            'parent': images.parent_of(image)}
-
-
-def read_image(ioctx, name):
-    """A Cinder image in one open; a .deleted one with every snap's clones."""
-    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
-        return _describe(image, name,
-                         name.endswith(names.DELETED_SUFFIX))
-
-
-def read_pool(ioctx, now):
-    """Everything the audit looks at; only Cinder's images are opened."""
-    rbd = bindings.rbd.RBD()
-    pool = {'images': [], 'trash': [], 'image_count': 0, 'trash_count': 0}
-    for name in rbd.list(ioctx):
-        pool['image_count'] += 1
-        if not _CINDER_NAME.match(name):
-            pool['images'].append({'name': name, 'foreign': True})
-            continue
-        try:
-            pool['images'].append(read_image(ioctx, name))
-        except bindings.ImageNotFound:
-            continue  # removed while we listed
-    for entry in rbd.trash_list(ioctx):
-        pool['trash_count'] += 1
-        end = images.epoch_seconds(entry['deferment_end_time'])
-        if not entry['name'].startswith(TRASH_PREFIX) or end > now:
-            continue
-        try:
-            with bindings.rbd.Image(ioctx, image_id=entry['id'],
-                                    read_only=True) as image:
-                pool['trash'].append({'id': entry['id'], 'end': end,
-                                      'image': _describe(image,
-                                                         entry['name'],
-                                                         True)})
-        except bindings.ImageNotFound:
-            continue
-    return pool
 
 
 # -- sorting what was read into findings ----------------------------------
@@ -221,7 +141,7 @@ def _image_findings(image, now, min_age, cinder_ids):
         if finding:
             found.append(finding)
     elif cinder_ids is not None:
-        volume_id = _CINDER_NAME.match(image['name']).group(1).lower()
+        volume_id = names.volume_id(image['name']).lower()
         if volume_id not in cinder_ids:
             found.append(Finding(
                 ORPHAN, image['name'],
@@ -246,7 +166,7 @@ def _trash_finding(entry):
 
 
 def classify(pool, now, min_age=DEFAULT_MIN_AGE, cinder_ids=None):
-    """Findings in ``pool`` (what :func:`read_pool` returned), sorted."""
+    """Findings in ``pool`` (what ``pool_scan.read_pool`` read), sorted."""
     found = []
     for image in pool['images']:
         found.extend(_image_findings(image, now, min_age, cinder_ids))
@@ -259,7 +179,8 @@ def audit(backend, cinder_ids=None, min_age=DEFAULT_MIN_AGE):
     """A :class:`Result`; ``cinder_ids`` (lower-case UUIDs): find orphans."""
     now = _now()
     with backend.session() as session:
-        pool = session.run(read_pool, session.ioctx(backend.pool), now)
+        pool = session.run(pool_scan.read_pool, session.ioctx(backend.pool),
+                           now, names)
     return Result(backend.pool, pool['image_count'], pool['trash_count'],
                   classify(pool, now, min_age, cinder_ids))
 
@@ -322,7 +243,7 @@ def _fix_trash(backend, recorder, ioctx, finding):
 
 
 def _fix_deleted(backend, recorder, ioctx, finding):
-    image = recorder.run(read_image, ioctx, finding.image)
+    image = recorder.run(pool_scan.read_image, ioctx, finding.image, names)
     if _in_use(image):
         return 'kept: it has clones again'
     snaps = [s['name'] for s in image['snaps']]
