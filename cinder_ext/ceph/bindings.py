@@ -68,10 +68,12 @@ IoctxStateError = _rados_exc('IoctxStateError')
 RBDConnectionShutdown = _rbd_exc('ConnectionShutdown')
 
 # Errors after which a cached connection is not reused: librados and
-# librbd each raise their own shutdown/timeout classes.
+# librbd each raise their own ESHUTDOWN class (shut down or blocklisted).
+# Timeouts are not among them: a handle whose operation timed out
+# reconnects to monitors and OSDs by itself once they answer again.
 DEAD_CONNECTION_ERRORS = tuple(
     e for e in (ConnectionShutdown, RadosStateError, IoctxStateError,
-                TimedOut, RBDConnectionShutdown, RBDTimeout)
+                RBDConnectionShutdown)
     if e is not _Unavailable)
 
 

@@ -48,7 +48,9 @@ class Backend(object):
         self.conf = conf
         self.pool = conf.rbd_pool
         timeout = conf.rados_connect_timeout
-        if timeout is None or timeout < 0:
+        # < 0 is in-tree's "no timeout" and 0 librados' "no op timeout";
+        # we never run unbounded.
+        if timeout is None or timeout <= 0:
             timeout = conf.safe_get('rados_default_op_timeout') or \
                 connection.DEFAULT_TIMEOUT
         self.spec = connection.ClusterSpec(
@@ -59,7 +61,8 @@ class Backend(object):
             keyring_file=getattr(conf, 'rbd_keyring_conf', None) or None)
         self.client = connection.get_client(
             self.spec, connect_attempts=conf.rados_connection_retries,
-            retry_interval=conf.rados_connection_interval)
+            retry_interval=conf.rados_connection_interval,
+            failure_hold=conf.rados_connect_failure_hold)
         limit = conf.rbd_concurrent_flatten_operations
         # Created here, not at import, so it is a green semaphore when
         # Cinder monkey patched before loading the driver.

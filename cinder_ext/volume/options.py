@@ -23,7 +23,9 @@ cinderlib sets it as a plain attribute and the driver reads it with
 
 ``EXT_OPTS`` are the options this driver adds. Where the meaning is
 sharper than in-tree it is said there: ``rados_default_op_timeout`` bounds
-calls when ``rados_connect_timeout`` is unset, and on a shared pool the
+calls when ``rados_connect_timeout`` is unset (< 0 never means "no
+timeout" here, whatever the in-tree help text, which is the one shown when
+Cinder is installed), and on a shared pool the
 provisioned size comes from one librbd call, not one open per image.
 """
 
@@ -54,10 +56,13 @@ _OWN_RBD_OPTS = [
     cfg.IntOpt('rbd_store_chunk_size', default=4,
                help='Volumes will be chunked into objects of this size '
                     '(in megabytes).'),
+    # In-tree says "< 0: no timeout, librados' default"; we never run
+    # unbounded: < 0 means rados_default_op_timeout (see its help).
     cfg.IntOpt('rados_connect_timeout', default=-1,
-               help='Timeout value (in seconds) used when connecting to '
-                    'ceph cluster. If value < 0, no timeout is set and '
-                    'default librados value is used.'),
+               help='Timeout value (in seconds) for connecting to the ceph '
+                    'cluster (all retries included) and for each monitor '
+                    'and OSD operation. If value <= 0, '
+                    'rados_default_op_timeout is used.'),
     cfg.IntOpt('rados_connection_retries', default=3,
                help='Number of retries if connection to ceph cluster '
                     'failed.'),
@@ -122,12 +127,27 @@ RBD_OPTS = _shared_with_intree(_OWN_RBD_OPTS)
 
 EXT_OPTS = [
     cfg.IntOpt('rados_default_op_timeout', default=30, min=1,
-               help='cinder-ext: deadline in seconds for connecting to the '
-                    'cluster and for each monitor and OSD operation when '
-                    'rados_connect_timeout is unset (< 0). librados\' own '
-                    'defaults (300 s to connect, no operation timeout) can '
-                    'hold a volume service thread for many minutes when a '
-                    'monitor is down.'),
+               help='cinder-ext: deadline in seconds used when '
+                    'rados_connect_timeout is <= 0 (its default -1 does NOT '
+                    'mean "no timeout" with cinder-ext). The whole connect, '
+                    'all rados_connection_retries attempts and the pauses '
+                    'between them included, ends within it (retries are '
+                    'dropped rather than giving one attempt less than 5 '
+                    's), and it is librados\' rados_mon_op_timeout and '
+                    'rados_osd_op_timeout, so each monitor or OSD operation '
+                    'fails with a timeout after it. 30 s rides out an OSD '
+                    'restart while its placement groups peer. librados\' '
+                    'own defaults (300 s to connect, no operation timeout) '
+                    'can hold a volume service thread for many minutes '
+                    'when a monitor is down.'),
+    cfg.IntOpt('rados_connect_failure_hold', default=5, min=0,
+               help='cinder-ext: seconds a failed connect to the cluster is '
+                    'remembered. Meanwhile requests fail at once with the '
+                    'same error instead of each waiting for a connect of '
+                    'its own; the first request after it connects again, '
+                    'so service resumes by itself when Ceph is back. 0 '
+                    'retries on every request (still one connect at a '
+                    'time).'),
     cfg.StrOpt('rbd_mon_address_type', default='v1',
                choices=[('v1', 'Legacy messenger addresses (port 6789), '
                                'the same answer as the in-tree driver; any '
@@ -142,6 +162,14 @@ EXT_OPTS = [
                help='cinder-ext: how long the monitor addresses read with '
                     'a "mon dump" command are reused for attach requests. '
                     '0 reads them on every attach.'),
+    cfg.IntOpt('rbd_max_concurrent_transfers', default=4, min=1,
+               help='cinder-ext: how many image transfers (image to '
+                    'volume, volume to image) of this backend move data '
+                    'at once; more wait. Each holds one of eventlet\'s '
+                    'tpool threads (EVENTLET_THREADPOOL_SIZE, default 20) '
+                    'while it runs, so keep the sum over all backends of a '
+                    'service well below that, or stats, create and attach '
+                    'calls wait for transfers to finish.'),
 ]
 
 

@@ -45,11 +45,11 @@ class SetupTestCase(base.DriverTestCase):
     def test_unreachable_cluster_explained(self):
         self.cluster.connect_errors = [
             fake_ceph.rados_error('TimedOut', 'error connecting')] * 2
-        drv = self.make_driver(setup=False, rados_connect_timeout=7)
+        drv = self.make_driver(setup=False, rados_connect_timeout=12)
         drv.do_setup(self.ctx)
         error = self.assertRaises(exception.VolumeBackendAPIException,
                                   drv.check_for_setup_error)
-        self.assertIn('within 7 s', str(error))
+        self.assertIn('within 12 s', str(error))
         self.assertEqual(2, len(self.cluster.handles))
 
     def test_bad_option_stops_setup(self):
@@ -68,13 +68,15 @@ class SetupTestCase(base.DriverTestCase):
         self.assertIn('rbd_keyring_conf', str(error))
 
     @ddt.unpack
-    @ddt.data((-1, 30), (12, 12))
-    def test_timeout(self, connect_timeout, expected):
+    @ddt.data((-1, 30, '15'), (0, 30, '15'), (12, 12, '6'))
+    def test_timeout(self, connect_timeout, expected, per_attempt):
+        # Two attempts (rados_connection_retries=2) share the deadline;
+        # python-rados ignores connect(timeout=), so only conf counts.
         self.make_driver(rados_connect_timeout=connect_timeout)
-        handle = self.cluster.handles[0]
-        self.assertEqual(expected, handle.connect_timeout)
-        self.assertEqual(str(expected),
-                         handle.conf_at_connect['rados_osd_op_timeout'])
+        conf = self.cluster.handles[0].conf_at_connect
+        self.assertEqual(per_attempt, conf['client_mount_timeout'])
+        for option in ('rados_osd_op_timeout', 'rados_mon_op_timeout'):
+            self.assertEqual(str(expected), conf[option])
 
 
 @ddt.ddt
