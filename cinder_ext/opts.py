@@ -17,10 +17,8 @@ options live in Cinder's ``[backend_defaults]`` group and may be set in any
 backend section, like every volume driver option.
 """
 
-import copy
-
 from cinder_ext.volume import options
 
 
 def list_opts():
-    return [('backend_defaults', copy.deepcopy(options.all_opts()))]
+    return [('backend_defaults', options.documented_opts())]

@@ -24,10 +24,12 @@ cinderlib sets it as a plain attribute and the driver reads it with
 ``EXT_OPTS`` are the options this driver adds. Where the meaning is
 sharper than in-tree it is said there: ``rados_default_op_timeout`` bounds
 calls when ``rados_connect_timeout`` is unset (< 0 never means "no
-timeout" here, whatever the in-tree help text, which is the one shown when
-Cinder is installed), and on a shared pool the
+timeout" here, whatever the in-tree help text; the config generator shows
+ours, see :func:`documented_opts`), and on a shared pool the
 provisioned size comes from one librbd call, not one open per image.
 """
+
+import copy
 
 from oslo_config import cfg
 
@@ -175,3 +177,17 @@ EXT_OPTS = [
 
 def all_opts():
     return RBD_OPTS + EXT_OPTS
+
+
+def documented_opts() -> list:
+    """Copies of :func:`all_opts` carrying our help texts.
+
+    The objects shared with the in-tree driver carry its help, which for
+    ``rados_connect_timeout`` says the opposite of what cinder-ext does;
+    the config generator and the docs show ours.
+    """
+    ours = {opt.name: opt.help for opt in _OWN_RBD_OPTS}
+    opts = copy.deepcopy(all_opts())
+    for opt in opts:
+        opt.help = ours.get(opt.name, opt.help)
+    return opts

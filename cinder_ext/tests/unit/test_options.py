@@ -72,6 +72,14 @@ class OptionsTestCase(base.TestCase):
         for opt in group_opts:
             self.assertNotIn(id(opt), ours, opt.name)
 
+    def test_generator_shows_our_deadline_meaning(self):
+        # The shared in-tree object says "< 0: no timeout"; ours does not.
+        listed = {opt.name: opt for opt in opts.list_opts()[0][1]}
+        self.assertNotIn('no timeout is set',
+                         listed['rados_connect_timeout'].help)
+        self.assertIn('rados_default_op_timeout',
+                      listed['rados_connect_timeout'].help)
+
     def test_loads_next_to_intree_driver_in_any_order(self):
         for first, second in ((intree.RBD_OPTS, options.all_opts()),
                               (options.all_opts(), intree.RBD_OPTS)):
