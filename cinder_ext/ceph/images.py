@@ -228,8 +228,22 @@ def epoch_seconds(value) -> float:
     return float(value)  # the unit tests' fakes
 
 
-def trash_entries(ioctx):
-    return list(_rbd().trash_list(ioctx))
+class TrashUnreadable(Exception):
+    """python-rbd 16.2 cannot list a pool's trash during a live migration.
+
+    Its iterator has no name for the MIGRATION trash source and stops with
+    an IndexError while an image is being migrated out of the pool.
+    """
+
+
+def trash_entries(ioctx) -> list:
+    try:
+        return list(_rbd().trash_list(ioctx))
+    except IndexError:
+        raise TrashUnreadable(
+            'the RBD trash cannot be listed while an image is being live '
+            'migrated out of this pool (python-rbd 16.2); try again once '
+            'the migration has ended')
 
 
 def trash_remove(ioctx, image_id, force=False):

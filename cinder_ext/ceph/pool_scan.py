@@ -65,8 +65,8 @@ def read_image(ioctx, name: str, naming) -> dict:
                          naming)
 
 
-def _read_trash(ioctx, rbd, now: float, naming, pool: dict) -> None:
-    for entry in rbd.trash_list(ioctx):
+def _read_trash(ioctx, now: float, naming, pool: dict) -> None:
+    for entry in images.trash_entries(ioctx):
         pool['trash_count'] += 1
         end = images.epoch_seconds(entry['deferment_end_time'])
         if not naming.volume_id(entry['name']) or end > now:
@@ -95,5 +95,5 @@ def read_pool(ioctx, now: float, naming) -> dict:
             pool['images'].append(read_image(ioctx, name, naming))
         except bindings.ImageNotFound:
             continue  # removed while we listed
-    _read_trash(ioctx, rbd, now, naming, pool)
+    _read_trash(ioctx, now, naming, pool)
     return pool

@@ -40,6 +40,7 @@ from oslo_config import cfg
 
 from cinder_ext.ceph import bindings
 from cinder_ext.ceph import connection
+from cinder_ext.ceph import images
 from cinder_ext.volume import audit
 from cinder_ext.volume import backend as backend_mod
 from cinder_ext.volume import options
@@ -293,8 +294,8 @@ def main(argv=None, out=None, err=None):
     try:
         return run(args, out)
     except (UsageError, OSError, exception.CinderException,
-            connection.CephConnectionError, bindings.RBDError,
-            bindings.RadosError) as error:
+            connection.CephConnectionError, images.TrashUnreadable,
+            bindings.RBDError, bindings.RadosError) as error:
         err.write('%s: error: %s\n' % (PROG, error))
     except Exception:
         # Exit 1 means "findings" to a monitoring check: never for a bug.

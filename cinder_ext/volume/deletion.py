@@ -260,7 +260,13 @@ def purge_trash(backend) -> list:
 def _purge_expired(backend, session, ioctx) -> list:
     removed = []
     now = time.time()
-    for entry in session.run(images.trash_entries, ioctx):
+    try:
+        entries = session.run(images.trash_entries, ioctx)
+    except images.TrashUnreadable as error:
+        LOG.info('Trash purge of pool %s skipped this time: %s',
+                 backend.pool, error)
+        return removed
+    for entry in entries:
         # Cheap checks first: opening an entry costs an image open.
         if (not names.volume_id(entry['name']) or
                 images.epoch_seconds(entry['deferment_end_time']) > now):

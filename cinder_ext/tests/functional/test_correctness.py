@@ -23,7 +23,9 @@ from cinder.tests.unit import fake_volume
 from oslo_utils import units
 
 from cinder_ext.ceph import bindings
+from cinder_ext.ceph import images
 from cinder_ext.tests.functional import base
+from cinder_ext.volume import deletion
 from cinder_ext.volume.drivers import rbd as ext_rbd
 from cinder_ext.volume import type_settings
 
@@ -76,6 +78,29 @@ class TestCephDecides(base.DriverTestCase):
         self.assertEqual([src.name + '.deleted'],
                          self.ours(self.image_names()))
         self.driver._purge_trash()
+        self.assertEqual([], self.ours(self.image_names()))
+
+    def test_purge_goes_on_while_an_image_migrates_out(self):
+        # python-rbd 16.2 cannot list the trash during a live migration.
+        src = self.volume()
+        self.driver.create_volume(src)
+        clone = self.volume()
+        self.driver.create_cloned_volume(clone, src)
+        self.driver.delete_volume(src)
+        bindings.rbd.RBD().remove(self.rados(), clone.name)
+        moving = 'migrating-%s' % self.new_id()
+        self.create_raw_image(moving)
+        rbd = bindings.rbd.RBD()
+        rbd.migration_prepare(self.rados(), moving, self.rados(),
+                              moving + '-to')
+        try:
+            self.assertRaises(images.TrashUnreadable, images.trash_entries,
+                              self.rados())
+            self.assertEqual([src.name + '.deleted'],
+                             deletion.purge_trash(self.driver._backend))
+        finally:
+            rbd.migration_abort(self.rados(), moving)
+            rbd.remove(self.rados(), moving)
         self.assertEqual([], self.ours(self.image_names()))
 
 

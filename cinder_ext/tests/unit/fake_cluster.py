@@ -81,6 +81,7 @@ class ImageData(object):
         self.metadata = {}
         self.config = {}          # image-level config overrides
         self.trash_entry = None
+        self.migration_source = None  # (PoolData, name) until commit
 
     def user_snap(self, name):
         for snap in self.snaps:

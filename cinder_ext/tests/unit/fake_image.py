@@ -172,13 +172,13 @@ class FakeImage(object):
         self._snap = None if name is None else self._find_snap(name)
 
     def list_children2(self):
-        self._open()
-        if self._snap is None:
-            return iter([])
+        image = self._open()
+        # At HEAD librbd lists the clones of every snapshot.
+        snaps = [self._snap] if self._snap else image.snaps
         return iter([{'pool': c.pool.name, 'pool_namespace': '',
                       'image': c.name, 'id': c.id,
                       'trash': c.trash_entry is not None}
-                     for c in self._snap.children])
+                     for snap in snaps for c in snap.children])
 
     def list_children(self):
         return [(c['pool'], c['image']) for c in self.list_children2()

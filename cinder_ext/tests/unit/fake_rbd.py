@@ -194,6 +194,49 @@ class FakeRBD(object):
         image.name = name
         pool.images[name] = image
 
+    # Live migration: prepare moves the image at once (librbd hides the
+    # source in the trash); abort moves it back, commit forgets the source.
+
+    def migration_prepare(self, ioctx, image_name, dest_ioctx,
+                          dest_image_name, features=None, order=None,
+                          stripe_unit=None, stripe_count=None,
+                          data_pool=None):
+        src, dest = ioctx._pool(), dest_ioctx._pool()
+        ioctx.cluster.check('migration_prepare')
+        image = src.images.get(image_name)
+        if image is None:
+            _raise('rbd', 'ImageNotFound', 'error migrating image')
+        if dest_image_name in dest.images:
+            _raise('rbd', 'ImageExists', 'error migrating image')
+        if image.watchers:
+            _raise('rbd', 'ImageBusy', 'error migrating image')
+        del src.images[image_name]
+        image.migration_source = (src, image_name)
+        image.pool, image.name = dest, dest_image_name
+        dest.images[dest_image_name] = image
+
+    def _migrating(self, ioctx, name, op):
+        ioctx.cluster.check(op)
+        image = ioctx._pool().images.get(name)
+        if image is None or image.migration_source is None:
+            _raise('rbd', 'InvalidArgument', 'image %s is not migrating'
+                   % name)
+        return image
+
+    def migration_execute(self, ioctx, image_name, on_progress=None):
+        self._migrating(ioctx, image_name, 'migration_execute')
+
+    def migration_commit(self, ioctx, image_name, on_progress=None):
+        self._migrating(ioctx, image_name,
+                        'migration_commit').migration_source = None
+
+    def migration_abort(self, ioctx, image_name, on_progress=None):
+        image = self._migrating(ioctx, image_name, 'migration_abort')
+        del ioctx._pool().images[image_name]
+        src, image.name = image.migration_source
+        image.pool, image.migration_source = src, None
+        src.images[image.name] = image
+
     def pool_stats_get(self, ioctx):
         pool = ioctx._pool()
         ioctx.cluster.check('pool_stats_get')

@@ -41,6 +41,7 @@ from cinder_ext.volume import connection_info
 from cinder_ext.volume import deletion
 from cinder_ext.volume import image_transfer
 from cinder_ext.volume import manage
+from cinder_ext.volume import migration
 from cinder_ext.volume import options
 from cinder_ext.volume import qos
 from cinder_ext.volume import stats
@@ -59,6 +60,14 @@ def _ceph_errors(operation):
                 return func(self, *args, **kwargs)
             except exception.CinderException:
                 raise
+            except (bindings.RBDTimeout, bindings.TimedOut) as error:
+                # Say which bound cut the call, so operators know what to
+                # look at (a hung daemon) and which option sets it.
+                raise exception.VolumeBackendAPIException(
+                    data='%s failed: no answer from Ceph within %s s '
+                         '(rados_connect_timeout, or rados_default_op_'
+                         'timeout when that is unset): %s'
+                         % (operation, self._backend.spec.timeout, error))
             except (bindings.RBDError, bindings.RadosError,
                     connection.CephConnectionError) as error:
                 raise exception.VolumeBackendAPIException(
@@ -356,9 +365,16 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     # -- migrate and manage -------------------------------------------
 
+    @_ceph_errors('migrate_volume')
     def migrate_volume(self, context, volume, host):
-        # Cinder's generic migration (copy through the volume service).
-        return False, None
+        # Same cluster: no copy through the volume service (see migration).
+        return migration.migrate_volume(self._backend, volume, host)
+
+    @_ceph_errors('update_migrated_volume')
+    def update_migrated_volume(self, ctxt, volume, new_volume,
+                               original_volume_status):
+        return migration.update_migrated_volume(
+            self._backend, volume, new_volume, original_volume_status)
 
     @_ceph_errors('manage_existing')
     def manage_existing(self, volume, existing_ref):
