@@ -53,28 +53,30 @@ class TestCephDecides(base.DriverTestCase):
             self.driver.delete_volume(clone)
             self.assertEqual([], self.ours(self.image_names()))
 
-    def test_release_drops_stale_clone_snapshots(self):
+    def source_with_clones(self, count):
+        """A volume deleted in Cinder (now ``.deleted``) and its clones."""
         src = self.volume()
         self.driver.create_volume(src)
-        clone, stale = self.volume(), self.volume()
-        self.driver.create_cloned_volume(clone, src)
-        self.driver.create_cloned_volume(stale, src)
+        clones = [self.volume() for _ in range(count)]
+        for clone in clones:
+            self.driver.create_cloned_volume(clone, src)
         self.driver.delete_volume(src)
-        # A clone removed behind Cinder's back (or by in-tree's delete of a
-        # clone of a clone) leaves a childless .clone_snap on the parent.
-        bindings.rbd.RBD().remove(self.rados(), stale.name)
+        return src, clones
+
+    def remove_behind_cinders_back(self, volume):
+        # As a failed parent release, or in-tree's delete of a clone of a
+        # clone, leaves it: the parent keeps a childless .clone_snap.
+        bindings.rbd.RBD().remove(self.rados(), volume.name)
+
+    def test_release_drops_stale_clone_snapshots(self):
+        _src, (clone, stale) = self.source_with_clones(2)
+        self.remove_behind_cinders_back(stale)
         self.driver.delete_volume(clone)
         self.assertEqual([], self.ours(self.image_names()))
 
     def test_purge_finishes_a_stranded_deleted_parent(self):
-        src = self.volume()
-        self.driver.create_volume(src)
-        clone = self.volume()
-        self.driver.create_cloned_volume(clone, src)
-        self.driver.delete_volume(src)
-        # The clone goes without its parent being released (a release that
-        # failed, or the in-tree driver's ordinary delete).
-        bindings.rbd.RBD().remove(self.rados(), clone.name)
+        src, (clone,) = self.source_with_clones(1)
+        self.remove_behind_cinders_back(clone)
         self.assertEqual([src.name + '.deleted'],
                          self.ours(self.image_names()))
         self.driver._purge_trash()
@@ -82,12 +84,8 @@ class TestCephDecides(base.DriverTestCase):
 
     def test_purge_goes_on_while_an_image_migrates_out(self):
         # python-rbd 16.2 cannot list the trash during a live migration.
-        src = self.volume()
-        self.driver.create_volume(src)
-        clone = self.volume()
-        self.driver.create_cloned_volume(clone, src)
-        self.driver.delete_volume(src)
-        bindings.rbd.RBD().remove(self.rados(), clone.name)
+        src, (clone,) = self.source_with_clones(1)
+        self.remove_behind_cinders_back(clone)
         moving = 'migrating-%s' % self.new_id()
         self.create_raw_image(moving)
         rbd = bindings.rbd.RBD()
