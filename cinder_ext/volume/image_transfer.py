@@ -10,19 +10,26 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Glance images into volumes and back, through librbd rather than the CLI.
+"""Glance images into volumes and back: the Cinder side.
 
 The in-tree driver deletes the new volume and re-creates it with an
-``rbd import`` subprocess, and exports with ``rbd export``. Here the data is
-written into (or read from) the image with librbd, skipping all-zero chunks
-so thin volumes stay thin. Format conversion stays with Cinder's
-``image_utils`` (qemu-img), as in every driver.
+``rbd import`` subprocess, and exports with ``rbd export``. Here the data
+moves through librbd (:mod:`cinder_ext.ceph.transfer`: asynchronous I/O,
+zero runs skipped on thin targets and zeroed on reimage). Format conversion
+stays with Cinder's ``image_utils`` (qemu-img), as in every driver; raw
+uploads stream straight from the image to Glance without a temporary file.
+
+Each transfer holds one blocking-layer thread (eventlet's tpool, 20 threads
+by default) for as long as it moves data, so transfers are bounded per
+backend by ``rbd_max_concurrent_transfers``, below the pool size: control
+calls (stats, create, attach) always find a free thread.
 """
 
 import math
-import os
 import tempfile
+import threading
 import urllib.parse
+import weakref
 
 from cinder import exception
 from cinder.image import image_utils
@@ -30,92 +37,71 @@ from cinder.volume import volume_utils
 from oslo_log import log as logging
 from oslo_utils import units
 
-from cinder_ext.ceph import bindings
+from cinder_ext.ceph import transfer
 
 LOG = logging.getLogger(__name__)
 
-CHUNK = 4 * units.Mi
-# Zero detection granularity: runs of non-zero blocks become one write.
-BLOCK = 64 * units.Ki
-_ZERO_BLOCK = bytes(BLOCK)
+_LIMITS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+_LIMITS_LOCK = threading.Lock()  # guards the dict only
 
 
-def nonzero_runs(data):
-    """(start, end) ranges of ``data`` that are not all-zero blocks."""
-    runs = []
-    start = None
-    for pos in range(0, len(data), BLOCK):
-        block = data[pos:pos + BLOCK]
-        if block == _ZERO_BLOCK[:len(block)]:
-            if start is not None:
-                runs.append((start, pos))
-                start = None
-        elif start is None:
-            start = pos
-    if start is not None:
-        runs.append((start, len(data)))
-    return runs
+def transfer_slot(backend) -> threading.BoundedSemaphore:
+    """The semaphore bounding ``backend``'s transfers.
 
-
-def write_file_to_image(ioctx, name, path):
-    """Copy ``path`` into image ``name`` (grown if needed), sparsely."""
-    size = os.path.getsize(path)
-    with bindings.rbd.Image(ioctx, name) as image:
-        if image.size() < size:
-            image.resize(size)
-        with open(path, 'rb') as src:
-            offset = 0
-            while True:
-                data = src.read(CHUNK)
-                if not data:
-                    break
-                view = memoryview(data)
-                for start, end in nonzero_runs(data):
-                    image.write(bytes(view[start:end]), offset + start)
-                offset += len(data)
-        image.flush()
-    return size
-
-
-def read_image_to_file(ioctx, name, path):
-    """Copy image ``name`` into ``path``, leaving holes for zero chunks."""
-    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
-        size = image.size()
-        with open(path, 'wb') as dest:
-            offset = 0
-            while offset < size:
-                data = image.read(offset, min(CHUNK, size - offset))
-                if data.count(0) == len(data):
-                    dest.seek(len(data), os.SEEK_CUR)
-                else:
-                    dest.write(data)
-                offset += len(data)
-            dest.truncate(size)
-    return size
+    Created on first use, not at import, so it is a green semaphore when
+    Cinder monkey patched before loading the driver.
+    """
+    with _LIMITS_LOCK:
+        limit = _LIMITS.get(backend)
+        if limit is None:
+            limit = threading.BoundedSemaphore(
+                backend.conf.rbd_max_concurrent_transfers)
+            _LIMITS[backend] = limit
+        return limit
 
 
 def copy_image_to_volume(backend, context, volume, image_service, image_id,
-                         blocksize, disable_sparse=False):
+                         blocksize, disable_sparse=False) -> None:
     tmp_dir = volume_utils.image_conversion_dir()
     with tempfile.NamedTemporaryFile(dir=tmp_dir) as tmp:
         image_utils.fetch_to_raw(context, image_service, image_id, tmp.name,
                                  blocksize, size=volume.size,
                                  disable_sparse=disable_sparse)
-        with backend.session() as session:
-            written = session.run(write_file_to_image,
+        # Reimage passes disable_sparse: old data must not survive under
+        # the new image's zeros (transfer also checks the target itself).
+        with transfer_slot(backend), backend.session() as session:
+            written = session.run(transfer.write_file_to_image,
                                   session.ioctx(backend.pool), volume.name,
-                                  tmp.name)
+                                  tmp.name, overwrite=disable_sparse)
     LOG.debug('Wrote %d bytes of image %s into %s', written, image_id,
               volume.name)
 
 
+def _streamable(image_meta) -> bool:
+    """Cinder uploads these as they are, from a file-like object."""
+    return (image_meta.get('disk_format') == 'raw' and
+            image_meta.get('container_format') != 'compressed')
+
+
 def copy_volume_to_image(backend, context, volume, image_service,
-                         image_meta):
+                         image_meta) -> None:
+    if _streamable(image_meta):
+        with transfer_slot(backend), backend.session() as session:
+            reader = session.run(transfer.open_reader,
+                                 session.ioctx(backend.pool), volume.name)
+            try:
+                # As in-tree: no path, Cinder reads volume_fd off the hub.
+                volume_utils.upload_volume(context, image_service,
+                                           image_meta, None, volume,
+                                           volume_fd=reader)
+            finally:
+                session.run(reader.close)
+        return
     tmp_dir = volume_utils.image_conversion_dir()
     with tempfile.NamedTemporaryFile(dir=tmp_dir) as tmp:
-        with backend.session() as session:
-            session.run(read_image_to_file, session.ioctx(backend.pool),
-                        volume.name, tmp.name)
+        with transfer_slot(backend), backend.session() as session:
+            session.run(transfer.read_image_to_file,
+                        session.ioctx(backend.pool), volume.name, tmp.name)
         volume_utils.upload_volume(context, image_service, image_meta,
                                    tmp.name, volume)
 
@@ -137,14 +123,19 @@ def parse_location(location):
     return pieces
 
 
-def cloneable_location(backend, image_location, image_meta):
-    """The first (pool, image, snap) Glance stored in our cluster, raw."""
+def cloneable_locations(backend, image_location, image_meta) -> list:
+    """Every (pool, image, snap) of a raw image Glance keeps in our cluster.
+
+    All of them, in Glance's order: one that turns out unreadable (pool or
+    image gone, no caps) is skipped for the next.
+    """
     if not image_location or image_meta.get('disk_format') != 'raw':
-        return None
+        return []
     direct_url, locations = image_location
     urls = ([loc['url'] for loc in locations] if locations
             else [direct_url])
     fsid = backend.client.fsid()
+    found = []
     for url in urls:
         try:
             loc_fsid, pool, image, snap = parse_location(url)
@@ -152,8 +143,8 @@ def cloneable_location(backend, image_location, image_meta):
             LOG.debug('Not cloneable: %s', error)
             continue
         if loc_fsid == fsid:
-            return pool, image, snap
-    return None
+            found.append((pool, image, snap))
+    return found
 
 
 def size_in_gb(size_bytes):

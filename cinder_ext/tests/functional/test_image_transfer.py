@@ -17,16 +17,22 @@ in-process (the tests run as root); Ceph and qemu-img are real.
 """
 
 import os
+import threading
+import time
 from unittest import mock
 
+from cinder.image import image_utils
 from cinder import privsep
 from cinder.tests.unit import fake_volume
 from cinder import utils as cinder_utils
+import ddt
+import fixtures
 
 from cinder_ext.ceph import bindings
 from cinder_ext.tests.functional import base
 
 MiB = 1024 * 1024
+KiB = 1024
 
 
 class DictImageService(object):
@@ -54,6 +60,7 @@ class DictImageService(object):
         return meta
 
 
+@ddt.ddt
 class TestImageTransfer(base.DriverTestCase):
     def setUp(self):
         super(TestImageTransfer, self).setUp()
@@ -93,6 +100,64 @@ class TestImageTransfer(base.DriverTestCase):
         self.assertEqual(vol.size * 1024 * MiB, len(uploaded))
         self.assertEqual(payload, uploaded[:len(payload)])
 
+    @ddt.data(True, False)
+    def test_reimage_overwrites_old_data(self, disable_sparse):
+        # Cinder's reimage passes disable_sparse=True; either way a volume
+        # that holds data must read back exactly as the new image.
+        vol = self.volume()
+        self.driver.create_volume(vol)
+        self.addCleanup(self.driver.delete_volume, vol)
+        self.write_pattern(vol.name, b'\xaa' * (8 * MiB))
+        self.write_pattern(vol.name, b'old-tail' * 1024, 512 * MiB)
+        image = b'new!' * (16 * KiB) + bytes(8 * MiB - 64 * KiB)
+        self.glance.add('img-new', image)
+        self.driver.copy_image_to_volume(self.ctx, vol, self.glance,
+                                         'img-new',
+                                         disable_sparse=disable_sparse)
+        data = self.read(vol.name, 8 * MiB)
+        stale = [n for n in range(128)
+                 if data[n * 64 * KiB:(n + 1) * 64 * KiB] !=
+                 image[n * 64 * KiB:(n + 1) * 64 * KiB]]
+        self.assertEqual([], stale, '64 KiB blocks of old data left')
+        # Past the end of the new image the volume reads as zeros too.
+        self.assertEqual(bytes(8 * KiB),
+                         self.read(vol.name, 8 * KiB, 512 * MiB))
+
+    def test_reimage_of_clone_hides_parent_data(self):
+        # A clone's holes show its parent: zeros must be written there.
+        vol = self.volume()
+        self.driver.create_volume(vol)
+        self.addCleanup(self.driver.delete_volume, vol)
+        self.write_pattern(vol.name, b'\xbb' * (4 * MiB))
+        clone = self.volume()
+        self.driver.create_cloned_volume(clone, vol)
+        self.addCleanup(self.driver.delete_volume, clone)
+        self.glance.add('img-zero', b'z' + bytes(4 * MiB - 1))
+        self.driver.copy_image_to_volume(self.ctx, clone, self.glance,
+                                         'img-zero')
+        self.assertEqual(b'z' + bytes(4 * MiB - 1),
+                         self.read(clone.name, 4 * MiB))
+
+    def test_raw_upload_streams(self):
+        vol = self.volume()
+        vol.volume_type = fake_volume.fake_volume_type_obj(self.ctx)
+        vol.glance_metadata = {}
+        self.driver.create_volume(vol)
+        self.addCleanup(self.driver.delete_volume, vol)
+        self.write_pattern(vol.name, b'head', 0)
+        self.write_pattern(vol.name, b'tail', 1024 * MiB - 4)
+        self.glance.images['img-up'] = ({'id': 'img-up'}, b'')
+        with mock.patch('tempfile.NamedTemporaryFile',
+                        side_effect=AssertionError('temporary file used')):
+            self.driver.copy_volume_to_image(
+                self.ctx, vol, self.glance,
+                {'id': 'img-up', 'disk_format': 'raw',
+                 'container_format': 'bare'})
+        uploaded = self.glance.images['img-up'][1]
+        self.assertEqual(1024 * MiB, len(uploaded))
+        self.assertEqual((b'head', b'tail'), (uploaded[:4], uploaded[-4:]))
+        self.assertEqual(1024 * MiB - 8, uploaded.count(0))
+
     def test_qcow2_image_is_converted(self):
         raw = os.path.join(self.useFixture_tmp(), 'src.raw')
         with open(raw, 'wb') as out:
@@ -108,7 +173,6 @@ class TestImageTransfer(base.DriverTestCase):
         self.assertEqual(b'qcow2-payload', self.read(vol.name, 13))
 
     def useFixture_tmp(self):
-        import fixtures
         return self.useFixture(fixtures.TempDir()).path
 
 
@@ -158,3 +222,95 @@ class TestGlanceClone(base.DriverTestCase):
             self.assertEqual(({}, False), self.driver.clone_image(
                 self.ctx, vol, location, meta, None))
             self.assertNotIn(vol.name, self.image_names())
+
+
+class TestTransfersDoNotStarve(base.DriverTestCase):
+    """24 image imports at once leave control calls answering promptly.
+
+    Under eventlet every Ceph call needs one of tpool's 20 threads; a
+    transfer holds one for as long as it writes. Unbounded, 24 transfers
+    take them all and a stats call waits for a whole transfer. Downloads
+    and conversions (Cinder's part, CPU bound on a small test bed) all
+    finish first; then every transfer starts writing at once and stats
+    latency is measured while they run.
+    """
+
+    TRANSFERS = 24
+
+    def setUp(self):
+        super(TestTransfersDoNotStarve, self).setUp()
+        patcher = mock.patch.object(cinder_utils, 'get_root_helper',
+                                    return_value='env')
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        privsep.sys_admin_pctxt.set_client_mode(False)
+        self.addCleanup(privsep.sys_admin_pctxt.set_client_mode, True)
+        if base.expected_mode() != 'eventlet':
+            # Cinder's image_utils writes downloads through eventlet's tpool,
+            # whose results reach only the thread that started it: from
+            # other native threads it must call directly.
+            from eventlet import tpool
+            self.useFixture(fixtures.MockPatchObject(tpool, '_nthreads', 0))
+        self.driver = self.make_driver(group='busy')
+        self.glance = DictImageService()
+        self.fetched = []
+        self.all_fetched = threading.Event()
+        fetch = image_utils.fetch_to_raw
+
+        def fetch_then_wait(*args, **kwargs):
+            # All transfers then reach the volume at the same moment.
+            fetch(*args, **kwargs)
+            self.fetched.append(args[3])
+            if len(self.fetched) == self.TRANSFERS:
+                self.all_fetched.set()
+            self.all_fetched.wait()
+        self.useFixture(fixtures.MockPatchObject(image_utils, 'fetch_to_raw',
+                                                 fetch_then_wait))
+
+    def _import_all(self, volumes, done):
+        def one(vol):
+            try:
+                self.driver.copy_image_to_volume(self.ctx, vol, self.glance,
+                                                 'img-big')
+            finally:
+                done.append(vol)
+        # Patched threading makes these greenthreads under eventlet.
+        threads = [threading.Thread(target=one, args=(vol,))
+                   for vol in volumes]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    @staticmethod
+    def _timed(func, *args):
+        start = time.monotonic()
+        func(*args)
+        return time.monotonic() - start
+
+    def test_control_calls_answer_during_transfers(self):
+        payload = os.urandom(MiB) * 64
+        self.glance.add('img-big', payload)
+        volumes = [self.volume() for _n in range(self.TRANSFERS)]
+        for vol in volumes:
+            self.driver.create_volume(vol)
+            self.addCleanup(self.driver.delete_volume, vol)
+        idle = self._timed(self.driver.get_volume_stats, True)
+        done = []
+        threads = self._import_all(volumes, done)
+        self.all_fetched.wait()
+        time.sleep(0.5)
+        worst, samples = 0.0, 0
+        while len(done) < self.TRANSFERS:
+            latency = self._timed(self.driver.get_volume_stats, True)
+            if len(done) < self.TRANSFERS:  # measured under load
+                worst, samples = max(worst, latency), samples + 1
+            time.sleep(0.1)
+        for thread in threads:
+            thread.join()
+        self.assertGreater(samples, 0, 'transfers too short to measure')
+        self.assertLess(worst, 0.5,
+                        'stats waited %.2f s during transfers (idle '
+                        '%.3f s, %d samples)' % (worst, idle, samples))
+        for vol in (volumes[0], volumes[-1]):
+            self.assertEqual(payload[-MiB:],
+                             self.read(vol.name, MiB, 63 * MiB))
