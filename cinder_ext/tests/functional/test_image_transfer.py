@@ -61,15 +61,20 @@ class DictImageService(object):
 
 
 @ddt.ddt
+def run_image_tools_locally(test):
+    """qemu-img and friends run directly: no rootwrap or privsep here."""
+    patcher = mock.patch.object(cinder_utils, 'get_root_helper',
+                                return_value='env')
+    patcher.start()
+    test.addCleanup(patcher.stop)
+    privsep.sys_admin_pctxt.set_client_mode(False)
+    test.addCleanup(privsep.sys_admin_pctxt.set_client_mode, True)
+
+
 class TestImageTransfer(base.DriverTestCase):
     def setUp(self):
         super(TestImageTransfer, self).setUp()
-        patcher = mock.patch.object(cinder_utils, 'get_root_helper',
-                                    return_value='env')
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        privsep.sys_admin_pctxt.set_client_mode(False)
-        self.addCleanup(privsep.sys_admin_pctxt.set_client_mode, True)
+        run_image_tools_locally(self)
         self.driver = self.make_driver(group='images')
         self.glance = DictImageService()
 
@@ -239,12 +244,7 @@ class TestTransfersDoNotStarve(base.DriverTestCase):
 
     def setUp(self):
         super(TestTransfersDoNotStarve, self).setUp()
-        patcher = mock.patch.object(cinder_utils, 'get_root_helper',
-                                    return_value='env')
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        privsep.sys_admin_pctxt.set_client_mode(False)
-        self.addCleanup(privsep.sys_admin_pctxt.set_client_mode, True)
+        run_image_tools_locally(self)
         if base.expected_mode() != 'eventlet':
             # Cinder's image_utils writes downloads through eventlet's tpool,
             # whose results reach only the thread that started it: from
