@@ -60,7 +60,6 @@ class DictImageService(object):
         return meta
 
 
-@ddt.ddt
 def run_image_tools_locally(test):
     """qemu-img and friends run directly: no rootwrap or privsep here."""
     patcher = mock.patch.object(cinder_utils, 'get_root_helper',
@@ -71,6 +70,7 @@ def run_image_tools_locally(test):
     test.addCleanup(privsep.sys_admin_pctxt.set_client_mode, True)
 
 
+@ddt.ddt
 class TestImageTransfer(base.DriverTestCase):
     def setUp(self):
         super(TestImageTransfer, self).setUp()
