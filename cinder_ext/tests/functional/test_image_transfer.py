@@ -241,6 +241,7 @@ class TestTransfersDoNotStarve(base.DriverTestCase):
     """
 
     TRANSFERS = 24
+    FETCH_WAIT = 300  # seconds; downloads take a few on the test bed
 
     def setUp(self):
         super(TestTransfersDoNotStarve, self).setUp()
@@ -259,11 +260,15 @@ class TestTransfersDoNotStarve(base.DriverTestCase):
 
         def fetch_then_wait(*args, **kwargs):
             # All transfers then reach the volume at the same moment.
-            fetch(*args, **kwargs)
-            self.fetched.append(args[3])
-            if len(self.fetched) == self.TRANSFERS:
-                self.all_fetched.set()
-            self.all_fetched.wait()
+            try:
+                fetch(*args, **kwargs)
+            finally:
+                # A failed download counts too: the others must not wait
+                # for it forever.
+                self.fetched.append(args[3])
+                if len(self.fetched) == self.TRANSFERS:
+                    self.all_fetched.set()
+            self.all_fetched.wait(self.FETCH_WAIT)
         self.useFixture(fixtures.MockPatchObject(image_utils, 'fetch_to_raw',
                                                  fetch_then_wait))
 
@@ -297,7 +302,8 @@ class TestTransfersDoNotStarve(base.DriverTestCase):
         idle = self._timed(self.driver.get_volume_stats, True)
         done = []
         threads = self._import_all(volumes, done)
-        self.all_fetched.wait()
+        self.assertTrue(self.all_fetched.wait(self.FETCH_WAIT),
+                        'downloads did not end within %d s' % self.FETCH_WAIT)
         time.sleep(0.5)
         worst, samples = 0.0, 0
         while len(done) < self.TRANSFERS:
