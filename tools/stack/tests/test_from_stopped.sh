@@ -65,6 +65,11 @@ run_timed() {
 
 run_timed "stack-down.sh" 120 bash "$REPO/tools/stack/stack-down.sh"
 run_timed "ceph-down.sh" 120 bash "$REPO/tools/ceph/ceph-down.sh"
+if pgrep -f "^ceph-(mon|mgr|osd) -c $CEPH_DIR/ceph.conf" >/dev/null; then
+    not_ok "ceph-down.sh left Ceph daemons running"
+else
+    ok "the test bed is down: stack-up.sh must boot it under its own lock"
+fi
 check_locks_free "stopping everything"
 run_timed "stack-up.sh with the test bed down" 600 bash "$REPO/tools/stack/stack-up.sh"
 check_locks_free "stack-up.sh"
