@@ -84,6 +84,20 @@ def remove_unless_snapshotted(ioctx, name):
     return info, True
 
 
+def configured_features(handle) -> int:
+    """librbd's rbd_default_features (a number or names), 0 if unset.
+
+    Read from the connection's configuration: no I/O.
+    """
+    value = handle.conf_get('rbd_default_features')
+    if not value:
+        return 0
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    return _rbd().features_from_string(value)
+
+
 def create(ioctx, name, size, order, features):
     _rbd().create(ioctx, name, size, order, old_format=False,
                   features=features)

@@ -31,17 +31,6 @@ from cinder_ext.ceph import images
 STRIPE_UNIT_CACHE_SIZE = 4096
 
 
-def _features_from_conf(handle):
-    """librbd's rbd_default_features (a number or names), 0 if unset."""
-    value = handle.conf_get('rbd_default_features')
-    if not value:
-        return 0
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    return bindings.rbd.RBD().features_from_string(value)
-
-
 class Backend(object):
     def __init__(self, configuration):
         conf = configuration
@@ -83,7 +72,7 @@ class Backend(object):
     def features(self, session):
         """Features for new images: librbd's default, at least layering."""
         if self._features is None:
-            self._features = (_features_from_conf(session.handle) or
+            self._features = (images.configured_features(session.handle) or
                               bindings.FEATURE_LAYERING)
         return self._features
 
