@@ -57,6 +57,10 @@ class Backend(object):
         # Cinder monkey patched before loading the driver.
         self.flatten_limit = (threading.BoundedSemaphore(limit) if limit
                               else contextlib.nullcontext())
+        # Image transfers hold a blocking-layer thread for their whole
+        # length: bounded so control calls always find one free.
+        self.transfer_limit = threading.BoundedSemaphore(
+            conf.rbd_max_concurrent_transfers)
         self._features = None
         self._clone_format = capabilities.CloneFormatProbe()
         self._stripe_units = {}

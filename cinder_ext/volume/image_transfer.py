@@ -21,15 +21,14 @@ uploads stream straight from the image to Glance without a temporary file.
 
 Each transfer holds one blocking-layer thread (eventlet's tpool, 20 threads
 by default) for as long as it moves data, so transfers are bounded per
-backend by ``rbd_max_concurrent_transfers``, below the pool size: control
-calls (stats, create, attach) always find a free thread.
+backend by ``rbd_max_concurrent_transfers`` (``Backend.transfer_limit``),
+below the pool size: control calls (stats, create, attach) always find a
+free thread.
 """
 
 import math
 import tempfile
-import threading
 import urllib.parse
-import weakref
 
 from cinder import exception
 from cinder.image import image_utils
@@ -41,24 +40,6 @@ from cinder_ext.ceph import transfer
 
 LOG = logging.getLogger(__name__)
 
-_LIMITS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
-_LIMITS_LOCK = threading.Lock()  # guards the dict only
-
-
-def transfer_slot(backend) -> threading.BoundedSemaphore:
-    """The semaphore bounding ``backend``'s transfers.
-
-    Created on first use, not at import, so it is a green semaphore when
-    Cinder monkey patched before loading the driver.
-    """
-    with _LIMITS_LOCK:
-        limit = _LIMITS.get(backend)
-        if limit is None:
-            limit = threading.BoundedSemaphore(
-                backend.conf.rbd_max_concurrent_transfers)
-            _LIMITS[backend] = limit
-        return limit
-
 
 def copy_image_to_volume(backend, context, volume, image_service, image_id,
                          blocksize, disable_sparse=False) -> None:
@@ -69,7 +50,7 @@ def copy_image_to_volume(backend, context, volume, image_service, image_id,
                                  disable_sparse=disable_sparse)
         # Reimage passes disable_sparse: old data must not survive under
         # the new image's zeros (transfer also checks the target itself).
-        with transfer_slot(backend), backend.session() as session:
+        with backend.transfer_limit, backend.session() as session:
             written = session.run(transfer.write_file_to_image,
                                   session.ioctx(backend.pool), volume.name,
                                   tmp.name, overwrite=disable_sparse)
@@ -86,7 +67,7 @@ def _streamable(image_meta) -> bool:
 def copy_volume_to_image(backend, context, volume, image_service,
                          image_meta) -> None:
     if _streamable(image_meta):
-        with transfer_slot(backend), backend.session() as session:
+        with backend.transfer_limit, backend.session() as session:
             reader = session.run(transfer.open_reader,
                                  session.ioctx(backend.pool), volume.name)
             try:
@@ -99,7 +80,7 @@ def copy_volume_to_image(backend, context, volume, image_service,
         return
     tmp_dir = volume_utils.image_conversion_dir()
     with tempfile.NamedTemporaryFile(dir=tmp_dir) as tmp:
-        with transfer_slot(backend), backend.session() as session:
+        with backend.transfer_limit, backend.session() as session:
             session.run(transfer.read_image_to_file,
                         session.ioctx(backend.pool), volume.name, tmp.name)
         volume_utils.upload_volume(context, image_service, image_meta,

@@ -277,13 +277,12 @@ class DriverTransferTestCase(AioMixin, base.DriverTestCase):
 
     def test_transfers_are_bounded_per_backend(self):
         drv = self.make_driver(rbd_max_concurrent_transfers=2)
-        slot = image_transfer.transfer_slot(drv._backend)
-        self.assertIs(slot, image_transfer.transfer_slot(drv._backend))
+        slot = drv._backend.transfer_limit
         self.assertTrue(slot.acquire(blocking=False))
         self.assertTrue(slot.acquire(blocking=False))
         self.assertFalse(slot.acquire(blocking=False))
         other = self.make_driver()
-        self.assertIsNot(slot, image_transfer.transfer_slot(other._backend))
+        self.assertIsNot(slot, other._backend.transfer_limit)
 
     @ddt.data(True, False)
     def test_reimage_overwrites_through_driver(self, disable_sparse):
