@@ -77,6 +77,16 @@ DEAD_CONNECTION_ERRORS = tuple(
     if e is not _Unavailable)
 
 
+def no_access_errors() -> tuple:
+    """What opening or reading a pool we may not use raises.
+
+    The pool is gone (ObjectNotFound) or our caps do not cover it. A call,
+    not a tuple, so it sees the classes as they are now (tests swap them).
+    """
+    return (ObjectNotFound, RadosPermissionError, PermissionDeniedError,
+            RBDPermissionError)
+
+
 def feature(name, default):
     """An ``RBD_FEATURE_*``/``RBD_OPERATION_FEATURE_*`` constant."""
     return getattr(rbd, name, default) if rbd else default

@@ -24,7 +24,6 @@ in :mod:`.blocking`, nothing here logs or sleeps.
 import dataclasses
 
 from cinder_ext.ceph import bindings
-from cinder_ext.ceph import images
 
 
 @dataclasses.dataclass
@@ -33,18 +32,14 @@ class Source(object):
 
     watchers: int       # clients with the image open
     children: int       # clones of any of its snapshots, in any pool
-    snaps: int          # snapshots of every namespace (they move along)
-    parent: tuple       # (pool, image, snap) or None; the link is kept
 
 
 def inspect_source(ioctx, name: str) -> Source:
-    """Read watchers, children, snapshots and parent in one open."""
+    """Read watchers and children in one open."""
     with bindings.rbd.Image(ioctx, name, read_only=True) as image:
         # At HEAD, librbd lists the clones of every snapshot.
         return Source(watchers=len(list(image.watchers_list())),
-                      children=len(list(image.list_children2())),
-                      snaps=len(list(image.list_snaps())),
-                      parent=images.parent_of(image))
+                      children=len(list(image.list_children2())))
 
 
 def exists(ioctx, name: str) -> bool:

@@ -72,14 +72,6 @@ def create_from_snapshot(backend, volume, snapshot):
             flatten(backend, session, backend.pool, volume.name)
 
 
-# What a Glance location we cannot read raises: pool gone (ObjectNotFound),
-# image or snapshot gone, or no caps on the images pool.
-_UNREADABLE_SOURCE = (bindings.ObjectNotFound, bindings.ImageNotFound,
-                      bindings.RadosPermissionError,
-                      bindings.PermissionDeniedError,
-                      bindings.RBDPermissionError)
-
-
 def clone_from_image(backend, volume, pool: str, image: str,
                      snap: str) -> bool:
     """COW clone of a Glance image stored in this cluster.
@@ -87,6 +79,8 @@ def clone_from_image(backend, volume, pool: str, image: str,
     False when the location cannot be read: Cinder then downloads the
     image instead, as it would from any other store.
     """
+    # Pool, image or snapshot gone, or no caps on the images pool.
+    unreadable = (bindings.ImageNotFound,) + bindings.no_access_errors()
     with backend.session() as session:
         try:
             order = _clone_order(backend, session, pool, image)
@@ -94,7 +88,7 @@ def clone_from_image(backend, volume, pool: str, image: str,
                         snap, session.ioctx(backend.pool), volume.name,
                         backend.features(session), order,
                         _grow_to(volume, None))
-        except _UNREADABLE_SOURCE as error:
+        except unreadable as error:
             LOG.warning('Cannot clone Glance image %s/%s@%s (%s): the '
                         'image will be copied instead', pool, image, snap,
                         error)

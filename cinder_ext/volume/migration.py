@@ -48,15 +48,6 @@ REFUSED = (False, None)
 MOVABLE_STATUSES = ('available', 'maintenance', 'retyping')
 
 
-def _no_access() -> tuple:
-    """Errors of opening or reading a pool we may not use.
-
-    Looked up per call: the test fakes replace the bindings' classes.
-    """
-    return (bindings.ObjectNotFound, bindings.RadosPermissionError,
-            bindings.PermissionDeniedError, bindings.RBDPermissionError)
-
-
 @dataclasses.dataclass(frozen=True)
 class Location(object):
     """A backend's ``location_info``: where its volumes live."""
@@ -131,7 +122,7 @@ def _check_source(session, src, dest, volume) -> typing.Optional[str]:
     try:
         if session.run(ceph_migration.exists, dest, name):
             return 'an image %s already exists in the destination' % name
-    except _no_access() as error:
+    except bindings.no_access_errors() as error:
         return 'cannot use the destination pool: %s' % error
     source = session.run(ceph_migration.inspect_source, src, name)
     if source.watchers:
@@ -146,7 +137,7 @@ def _check_source(session, src, dest, volume) -> typing.Optional[str]:
 def _move(session, src_pool: str, dest_pool: str, volume) -> tuple:
     try:
         dest = session.ioctx(dest_pool)
-    except _no_access() as error:
+    except bindings.no_access_errors() as error:
         return _refuse(volume, 'cannot open pool %s: %s', dest_pool, error)
     src = session.ioctx(src_pool)
     why = _check_source(session, src, dest, volume)
