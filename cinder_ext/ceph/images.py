@@ -24,6 +24,7 @@ import dataclasses
 import datetime
 
 from cinder_ext.ceph import bindings
+from cinder_ext.ceph import header
 
 
 def _rbd():
@@ -39,6 +40,7 @@ class ImageInfo(object):
     #                      'protected'}]
     hidden_snaps: int    # snapshots in other namespaces (v2 trash, ...)
     parent: tuple        # (pool, image, snap) or None
+    size: int            # bytes
 
 
 def parent_of(image):
@@ -64,7 +66,7 @@ def inspect(ioctx, name):
                           'size': snap['size'],
                           'protected': image.is_protected_snap(snap['name'])})
         return ImageInfo(name=name, snaps=snaps, hidden_snaps=hidden,
-                         parent=parent_of(image))
+                         parent=parent_of(image), size=image.size())
 
 
 def remove_unless_snapshotted(ioctx, name):
@@ -73,13 +75,28 @@ def remove_unless_snapshotted(ioctx, name):
     The parent is read before the image goes: the image itself, not what
     Cinder recorded about it, says whether it hangs off a clone snapshot
     that must be released. Returns ``(info, removed)``.
+
+    Read from the header when it can (see :mod:`.header`): an image open
+    costs 10-25% of the remove. An image with snapshots is opened for the
+    full :class:`ImageInfo` the careful path needs.
     """
-    info = inspect(ioctx, name)
-    if info.snaps or info.hidden_snaps:
-        return info, False
+    try:
+        facts = header.read(ioctx, name)
+    except header.Unreadable:
+        facts = None
+    if facts is None or facts.snap_count:
+        info = inspect(ioctx, name)
+        if info.snaps or info.hidden_snaps:
+            return info, False
+    else:
+        info = ImageInfo(name=name, snaps=[], hidden_snaps=0,
+                         parent=facts.parent, size=facts.size)
     try:
         _rbd().remove(ioctx, name)
-    except (bindings.ImageBusy, bindings.ImageHasSnapshots):
+    except bindings.ImageHasSnapshots:
+        # Snapshotted since it was read: the careful path needs them all.
+        return inspect(ioctx, name), False
+    except bindings.ImageBusy:
         return info, False
     return info, True
 
@@ -133,14 +150,18 @@ class ShrinkRefused(Exception):
             % (name, current, wanted))
 
 
-def grow(ioctx, name, size):
-    """Resize ``name`` to ``size`` bytes, never smaller (one open)."""
+def grow(ioctx, name, size) -> int:
+    """Resize ``name`` to ``size`` bytes, never smaller (one open).
+
+    Returns the size it had, so callers know by how much it grew.
+    """
     with bindings.rbd.Image(ioctx, name) as image:
         current = image.size()
         if size < current:
             raise ShrinkRefused(name, current, size)
         if size != current:
             image.resize(size)
+        return current
 
 
 def image_size(ioctx, name):

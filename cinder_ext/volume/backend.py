@@ -27,6 +27,8 @@ from cinder_ext.ceph import bindings
 from cinder_ext.ceph import capabilities
 from cinder_ext.ceph import connection
 from cinder_ext.ceph import images
+from cinder_ext.volume import capacity
+from cinder_ext.volume import releases
 
 STRIPE_UNIT_CACHE_SIZE = 4096
 
@@ -61,6 +63,11 @@ class Backend(object):
         # length: bounded so control calls always find one free.
         self.transfer_limit = threading.BoundedSemaphore(
             conf.rbd_max_concurrent_transfers)
+        # Only a shared pool reports its provisioned size (see stats).
+        self.capacity = capacity.CapacityTracker(
+            track_provisioned=not conf.safe_get('rbd_exclusive_cinder_pool'))
+        # Clone parents released after delete_volume returned.
+        self.releases = releases.PendingReleases()
         self._features = None
         self._clone_format = capabilities.CloneFormatProbe()
         self._stripe_units = {}

@@ -57,11 +57,15 @@ def _drop_unused_clone_snaps(session, ioctx, info) -> bool:
     for snap in info.snaps:
         if not names.is_clone_snap(snap['name']):
             continue
-        if session.run(images.snap_children, ioctx, info.name, snap['name'],
-                       True):
-            in_use = True
-        else:
-            session.run(images.remove_snap, ioctx, info.name, snap['name'])
+        try:
+            if session.run(images.snap_children, ioctx, info.name,
+                           snap['name'], True):
+                in_use = True
+            else:
+                session.run(images.remove_snap, ioctx, info.name,
+                            snap['name'])
+        except bindings.ImageNotFound:
+            pass  # released meanwhile (another host, a late release)
     return in_use
 
 
@@ -77,8 +81,15 @@ def delete_volume(backend, name: str) -> None:
 
     Whether a clone parent must be released is read from the image, never
     from Cinder's records: the image-volume cache, manage and migration
-    make clones without a ``source_volid``.
+    make clones without a ``source_volid``. A clone's parent is released
+    after the delete returns (see :mod:`.releases`).
     """
+    key = (backend.pool, name)
+    # (Deferred deletion trashes clones, so it never starts a release.)
+    if backend.releases.pending(key) and _hand_over(backend, name):
+        return
+    # Its own clones' releases first: they may drop its last clone snap.
+    backend.releases.wait(key, backend.spec.timeout)
     with backend.session() as session:
         ioctx = session.ioctx(backend.pool)
         deferred = backend.conf.enable_deferred_deletion
@@ -93,9 +104,49 @@ def delete_volume(backend, name: str) -> None:
         except bindings.ImageNotFound:
             LOG.info('Volume %s no longer exists in the backend', name)
             return
-        if not removed:
+        if removed:
+            backend.capacity.removed(info.size)
+        else:
             removed = _delete_with_snapshots(backend, session, ioctx, info)
-        parent = _clone_parent(name, info)
+    parent = _clone_parent(name, info)
+    if removed and parent:
+        backend.releases.start(parent[:2], _release_parent_later, backend,
+                               parent)
+
+
+def _release_parent_later(backend, parent) -> None:
+    """``release_parent`` on a session of its own (see releases)."""
+    with backend.session() as session:
+        release_parent(backend, session, parent)
+
+
+def _hand_over(backend, name: str) -> bool:
+    """Rename ``name`` to ``.deleted``; remove it in the background.
+
+    Its last clone's release is still dropping a snapshot from it (a
+    monitor round trip). Rather than wait for that, the volume leaves its
+    Cinder name at once and goes when the release has ended. A crash in
+    between leaves a ``.deleted`` image, which the purge task finishes.
+    False when the rename cannot be done: the caller deletes as usual.
+    """
+    deleted = names.deleted(name)
+    with backend.session() as session:
+        try:
+            session.run(images.rename, session.ioctx(backend.pool), name,
+                        deleted)
+        except (bindings.ImageNotFound, bindings.ImageExists):
+            return False
+    backend.releases.start((backend.pool, deleted), _finish_handed_over,
+                           backend, name)
+    return True
+
+
+def _finish_handed_over(backend, name: str) -> None:
+    backend.releases.wait((backend.pool, name), backend.spec.timeout)
+    with backend.session() as session:
+        removed, parent = _remove_deleted(backend, session,
+                                          session.ioctx(backend.pool),
+                                          names.deleted(name))
         if removed and parent:
             release_parent(backend, session, parent)
 
@@ -135,9 +186,20 @@ def _delete_with_snapshots(backend, session, ioctx, info) -> bool:
     if backend.conf.enable_deferred_deletion:
         delay = backend.conf.deferred_deletion_delay
         session.run(images.trash_move, ioctx, name, delay)
+        backend.capacity.removed(info.size)  # the trash is not counted
         LOG.info('Volume %s moved to trash (purge after %s s)', name, delay)
         return False
-    return _remove_image(backend, session, ioctx, name)
+    return _remove_counted(backend, session, ioctx, info)
+
+
+def _remove_counted(backend, session, ioctx, info) -> bool:
+    """:func:`_remove_image`, telling the capacity figures it went.
+
+    Removed or trashed, it left the pool's image list either way.
+    """
+    removed = _remove_image(backend, session, ioctx, info.name)
+    backend.capacity.removed(info.size)
+    return removed
 
 
 def _remove_image(backend, session, ioctx, name):
@@ -204,7 +266,7 @@ def _remove_deleted(backend, session, ioctx, name) -> tuple:
                     name, ', '.join(others))
         return False, None
     LOG.info('Removing %s: its last clone is gone', name)
-    if not _remove_image(backend, session, ioctx, name):
+    if not _remove_counted(backend, session, ioctx, info):
         return False, None
     return True, _clone_parent(name, info)
 

@@ -34,6 +34,7 @@ from cinder.common import constants
 from cinder import exception
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_utils import units
 
 from cinder_ext.ceph import bindings
 from cinder_ext.ceph import images
@@ -112,8 +113,13 @@ def migrate_volume(backend, volume, host) -> tuple:
         return _refuse(volume, 'status %s with %d attachment(s); only '
                        'detached volumes move between pools', volume.status,
                        len(volume.volume_attachment or []))
+    # A late release would miss the snapshot once the image moved.
+    backend.releases.wait((backend.pool, volume.name), backend.spec.timeout)
     with backend.session() as session:
-        return _move(session, backend.pool, location.pool, volume)
+        moved, update = _move(session, backend.pool, location.pool, volume)
+    if moved:
+        backend.capacity.removed(int(volume.size) * units.Gi)
+    return moved, update
 
 
 def _check_source(session, src, dest, volume) -> typing.Optional[str]:

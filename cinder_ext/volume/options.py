@@ -26,7 +26,8 @@ sharper than in-tree it is said there: ``rados_default_op_timeout`` bounds
 calls when ``rados_connect_timeout`` is unset (< 0 never means "no
 timeout" here, whatever the in-tree help text; the config generator shows
 ours, see :func:`documented_opts`), and on a shared pool the
-provisioned size comes from one librbd call, not one open per image.
+provisioned size comes from one librbd call in the background, not one
+open per image on every poll (``rbd_stats_max_age``).
 """
 
 import copy
@@ -81,16 +82,17 @@ _OWN_RBD_OPTS = [
                      'dynamic value (used + current free) and to False to '
                      'report a static value (quota max bytes if defined and '
                      'global size of cluster if not).'),
+    # In-tree: "an independent request for each image" on every poll.
     cfg.BoolOpt('rbd_exclusive_cinder_pool', default=True,
                 help="Set to False if the pool is shared with other usages. "
                      "On exclusive use driver won't query images' provisioned "
                      "size as they will match the value calculated by the "
-                     "Cinder core code for allocated_capacity_gb. This "
-                     "reduces the load on the Ceph cluster as well as on the "
-                     "volume service. On non exclusive use driver will query "
-                     "the Ceph cluster for per image used disk, this is an "
-                     "intensive operation having an independent request for "
-                     "each image."),
+                     "Cinder core code for allocated_capacity_gb. On non "
+                     "exclusive use the driver reports the provisioned size "
+                     "of every image in the pool: read with one "
+                     "rbd_pool_stats_get call in the background (see "
+                     "rbd_stats_max_age) and kept current in between by "
+                     "the driver's own creates, extends and deletes."),
     cfg.BoolOpt('enable_deferred_deletion', default=False,
                 help='Enable deferred deletion. Upon deletion, volumes are '
                      'tagged for deletion but will only be removed '
@@ -172,6 +174,22 @@ EXT_OPTS = [
                     'while it runs, so keep the sum over all backends of a '
                     'service well below that, or stats, create and attach '
                     'calls wait for transfers to finish.'),
+    cfg.IntOpt('rbd_stats_max_age', default=60, min=0,
+               help='cinder-ext: how old, in seconds, the capacity figures '
+                    'reported to the scheduler may get. Stats polls are '
+                    'answered from memory without calling Ceph: the '
+                    'driver\'s own creates, extends and deletes count at '
+                    'once, and a background task re-reads "ceph df", the '
+                    'pool quota and (rbd_exclusive_cinder_pool = False) '
+                    'the pool\'s provisioned size soon enough that changes '
+                    'made by anything else show within this many seconds. '
+                    'Each re-read costs what one stats poll used to '
+                    '(rbd_pool_stats_get reads every image header of a '
+                    'shared pool); re-reads never take more than half of '
+                    'the time. Older figures are still reported, with a '
+                    'warning in the log; a failed re-read reports the '
+                    'backend down with unknown capacity until one '
+                    'succeeds. 0 reads Ceph on every stats poll instead.'),
 ]
 
 

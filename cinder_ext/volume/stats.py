@@ -10,18 +10,29 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Capacity and capability report for the scheduler.
+"""Capacity and capability report for the scheduler, from memory.
 
-Per poll: two monitor commands (``df``, ``osd pool get-quota``) on the
-pooled connection; on a shared pool one ``pool_stats_get`` call instead of
-opening every image in Python as the in-tree driver does.
+``get_volume_stats`` reads the backend's capacity tracker
+(:mod:`.capacity`), so it makes no Ceph call once figures exist, however
+many images the pool holds. :func:`read` is what a reconcile reads: two
+monitor commands (``df``, ``osd pool get-quota``) on the pooled
+connection and, on a shared pool, one ``pool_stats_get`` (librbd reads
+every image header; the in-tree driver opens every image in Python).
+:class:`Reporter` runs reconciles in the background, early enough to keep
+the figures younger than ``rbd_stats_max_age`` seconds (it warns when
+they are not).
 """
 
+import functools
 import math
 
+from oslo_log import log as logging
 from oslo_utils import units
 
 from cinder_ext.ceph import images
+from cinder_ext.volume import capacity
+
+LOG = logging.getLogger(__name__)
 
 
 def pool_capacity(df, quota, pool_name, dynamic_total):
@@ -46,28 +57,95 @@ def pool_capacity(df, quota, pool_name, dynamic_total):
             round(float(total) / units.Gi, 2))
 
 
-def provisioned_gb(session, ioctx):
-    """Sum of image sizes in the pool, in GiB, rounded up."""
-    stats = session.run(images.pool_stats, ioctx)
-    return int(math.ceil(float(stats['image_provisioned_bytes']) /
-                         units.Gi))
+def gb_rounded_up(size_bytes: int) -> int:
+    return int(math.ceil(float(size_bytes) / units.Gi))
 
 
-def collect(backend, base):
-    """Fill capacities into ``base`` (a dict with static fields)."""
-    conf = backend.conf
-    stats = dict(base)
+def read(backend) -> capacity.Reading:
+    """Everything a reconcile needs, read from Ceph (off the hub)."""
     with backend.session() as session:
         df = session.mon_command('df')
         quota = session.mon_command('osd pool get-quota', pool=backend.pool)
         free, total = pool_capacity(df, quota, backend.pool,
-                                    conf.safe_get(
+                                    backend.conf.safe_get(
                                         'report_dynamic_total_capacity'))
-        stats['free_capacity_gb'] = free
-        stats['total_capacity_gb'] = total
+        provisioned = None
         # Exclusive pools: Cinder's allocated_capacity_gb is exact already.
-        if not conf.safe_get('rbd_exclusive_cinder_pool'):
-            stats['provisioned_capacity_gb'] = provisioned_gb(
-                session, session.ioctx(backend.pool))
-    stats['backend_state'] = 'up'
-    return stats
+        if backend.capacity.track_provisioned:
+            provisioned = session.run(images.pool_stats, session.ioctx(
+                backend.pool))['image_provisioned_bytes']
+    return capacity.Reading(free, total, provisioned)
+
+
+class Reporter(object):
+    """The capacity part of ``get_volume_stats``, and its reconciles.
+
+    ``max_age`` (rbd_stats_max_age): figures older than that are still
+    reported (stale numbers steer the scheduler better than 'unknown'),
+    with a warning; 0 reads Ceph on every poll instead.
+    """
+
+    def __init__(self, backend, max_age: int) -> None:
+        self.backend = backend
+        self.max_age = max_age
+        self._stale = False
+
+    @property
+    def background(self) -> bool:
+        """Whether a background task must keep the figures fresh."""
+        return bool(self.max_age)
+
+    def reconcile_periodically(self) -> float:
+        """Body of the background task; returns the seconds to sleep.
+
+        Reads only when due: figures read meanwhile (the first stats poll)
+        are not read again at once.
+        """
+        tracker = self.backend.capacity
+        if tracker.due_in(self.max_age) < capacity.MIN_GAP:
+            self._reconcile(tracker.reconcile)
+        return tracker.pause(self.max_age)
+
+    def _reconcile(self, how, **kwargs) -> None:
+        try:
+            how(functools.partial(read, self.backend), **kwargs)
+        except Exception as error:
+            # The stats then say 'down', the scheduler works on with
+            # unknown capacities, and the next reconcile tries again.
+            LOG.warning('Could not refresh stats of pool %s: %s',
+                        self.backend.pool, error)
+
+    def report(self, base: dict) -> dict:
+        """``base`` (static fields) with the capacity figures filled in."""
+        tracker = self.backend.capacity
+        if not self.max_age:
+            self._reconcile(tracker.reconcile, wait=True)
+        else:
+            self._reconcile(tracker.ensure)  # no Ceph call once figures exist
+        figures = tracker.figures()
+        stats = dict(base)
+        if figures is None or figures.error:
+            stats.update(backend_state='down', total_capacity_gb='unknown',
+                         free_capacity_gb='unknown')
+        else:
+            self._check_age(figures.age)
+            stats.update(backend_state='up', free_capacity_gb=figures.free_gb,
+                         total_capacity_gb=figures.total_gb)
+        if figures is not None and figures.provisioned_bytes is not None:
+            stats['provisioned_capacity_gb'] = gb_rounded_up(
+                figures.provisioned_bytes)
+        return stats
+
+    def _check_age(self, age: float) -> None:
+        """Say once when figures get older than promised, and when not."""
+        stale = bool(self.max_age) and age > self.max_age
+        if stale and not self._stale:
+            LOG.warning('Capacity figures of pool %s are %.0f s old, older '
+                        'than rbd_stats_max_age=%d s: the background '
+                        'reconcile is slow or not running (each one is '
+                        'logged when it fails)', self.backend.pool, age,
+                        self.max_age)
+        elif self._stale and not stale:
+            LOG.info('Capacity figures of pool %s are fresh again',
+                     self.backend.pool)
+        self._stale = stale

@@ -57,6 +57,9 @@ def check_configuration(conf):
     if conf.deferred_deletion_purge_interval <= 0:
         raise _invalid('deferred_deletion_purge_interval',
                        conf.deferred_deletion_purge_interval, 'must be > 0')
+    if conf.rbd_stats_max_age < 0:
+        raise _invalid('rbd_stats_max_age', conf.rbd_stats_max_age,
+                       'must be >= 0 (0: read Ceph on every stats poll)')
 
 
 def keyring_path(conf):

@@ -17,6 +17,7 @@ Usage::
 
     python tools/bench/bench.py [--rounds N] [--quick]
                                 [--mode eventlet|threads|both]
+                                [--out-dir DIR]
     tox -e bench -- --quick
 
 Needs the one-node test cluster of tools/ceph (started here through
@@ -26,7 +27,9 @@ with cinder, cinder-ext and Debian's rados/rbd bindings.
 Eventlet and native threads cannot share a process, so this script runs
 itself as worker subprocesses (``--worker eventlet|threads``, internal).
 Each worker writes its raw samples as JSON; the parent prints the tables,
-then checks that the pools hold nothing the run created.
+then checks that the pools hold nothing the run created. The tables and
+the latency samples also go to ``--out-dir`` (see ``outputs``), where
+``tox -e plots`` draws them.
 
 The worker patches first, the way ``cinder-volume`` starts: this module
 imports nothing above the standard library before that happens.
@@ -38,6 +41,9 @@ import sys
 
 MODES = ('eventlet', 'threads')
 DEFAULT_CEPH_DIR = '/var/tmp/cinder-ext-ceph'
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+DEFAULT_OUT_DIR = os.path.join(REPO, 'doc', 'source', 'benchmarks')
 
 
 def _ceph_conf():
@@ -58,8 +64,20 @@ def parse_args(argv):
     parser.add_argument('--quick', action='store_true',
                         help='fewer rounds and 200 images instead of 1000 '
                              '(about 2 minutes)')
+    parser.add_argument('--stats-images', type=int, default=None,
+                        metavar='N',
+                        help='1 MiB images in the shared pool of the stats '
+                             'benchmark (default 1000, 200 with --quick)')
+    parser.add_argument('--stats-only', action='store_true',
+                        help='run only the stats benchmark, in every mode '
+                             'of --mode')
     parser.add_argument('--mode', choices=MODES + ('both',), default='both',
                         help='concurrency model(s) to run (default both)')
+    parser.add_argument('--out-dir', default=DEFAULT_OUT_DIR,
+                        help='where to write driver.txt (the tables) and '
+                             'driver-<mode>.json (the samples, for '
+                             'tools/bench/plots.py); default '
+                             'doc/source/benchmarks/')
     parser.add_argument('--ceph-conf', default=_ceph_conf(),
                         help='ceph.conf of the test cluster')
     parser.add_argument('--user', default='cinder',
@@ -74,6 +92,10 @@ def parse_args(argv):
         args.rounds = 9 if args.quick else 30
     if args.rounds < 1:
         parser.error('--rounds must be at least 1')
+    if args.stats_images is None:
+        args.stats_images = 200 if args.quick else 1000
+    if args.stats_images < 1:
+        parser.error('--stats-images must be at least 1')
     return args
 
 
@@ -94,7 +116,10 @@ def patch_for(mode):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    # This tree's cinder_ext first: the env may hold another copy (an
+    # editable install of a different checkout), and that is not what the
+    # reader of the figures expects to be measured.
+    sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)), REPO]
     if args.worker:
         patch_for(args.worker)
         import workloads

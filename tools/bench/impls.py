@@ -122,6 +122,9 @@ class DriverImpl(object):
     def extend_volume(self, volume, new_size):
         self.driver.extend_volume(volume, new_size)
 
+    def revert_to_snapshot(self, volume, snapshot):
+        self.driver.revert_to_snapshot(load_config(), volume, snapshot)
+
     def initialize_connection(self, volume):
         return self.driver.initialize_connection(volume, CONNECTOR)
 
@@ -134,10 +137,16 @@ class DriverImpl(object):
     def delete_volume(self, volume):
         self.driver.delete_volume(volume)
 
+    def settle(self):
+        """Wait for work a call left running (ours' parent releases)."""
+        backend = getattr(self.driver, '_backend', None)
+        if backend is not None:
+            backend.releases.wait_all(60)
+
     def close(self):
-        task = getattr(self.driver, '_purge_task', None)
-        if task is not None:
-            task.stop()
+        stop = getattr(self.driver, '_stop_periodic_tasks', None)
+        if stop is not None:  # ours: trash purge and stats reconcile
+            stop()
         if self.name == 'ours':
             ext_connection.close_all()
 
@@ -185,6 +194,10 @@ class RawImpl(object):
         with rbd.Image(self.ioctx, volume.name) as image:
             image.resize(new_size * units.Gi)
 
+    def revert_to_snapshot(self, volume, snapshot):
+        with rbd.Image(self.ioctx, volume.name) as image:
+            image.rollback_to_snap(snapshot.name)
+
     def initialize_connection(self, volume):
         return self._mon('mon dump')
 
@@ -205,6 +218,9 @@ class RawImpl(object):
         rbd.RBD().remove(self.ioctx, volume.name)
 
     # -- untimed helpers used for setup and cleanup -------------------
+
+    def settle(self):
+        pass  # nothing runs in the background
 
     def drop_snap(self, image_name, snap):
         """Unprotect and remove ``image@snap`` if it is still there."""

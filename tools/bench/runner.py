@@ -16,6 +16,7 @@ The parent never imports cinder or eventlet: it only starts workers, reads
 their JSON, looks at the pools with plain rados/rbd calls and prints.
 """
 
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -30,11 +31,14 @@ import rados
 import rbd
 
 import cleanup
+import outputs
 import report
 
 POOLS = ('volumes', 'volumes2')
 # Hard stop per worker (s): the sweep then removes what it left.
 WORKER_TIMEOUT_S = {False: 360, True: 150}
+# Added per image of the stats pool (create, in-tree opens, remove).
+STATS_S_PER_IMAGE = 0.1
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
@@ -101,7 +105,9 @@ def machine_info(args):
         'ceph': _command('ceph', '--version'),
         'librbd': '.'.join(str(n) for n in rbd.RBD().version()),
         'cinder': _version('cinder'),
-        'cinder-ext': _version('cinder-ext'),
+        # What is measured: this tree (bench.py puts it first on the path).
+        'cinder-ext': '%s (%s)' % (REPO, _command(
+            'git', '-C', REPO, 'describe', '--always', '--dirty')),
         'eventlet': _version('eventlet'),
         'cluster': facts,
     }
@@ -182,11 +188,14 @@ def sweep(args, token, baseline):
     return removed, left, foreign
 
 
-def worker_plan(mode):
-    """[(worker mode, parts)]: latency and stats run once, in the first."""
+def worker_plan(mode, stats_only=False):
+    """[(worker mode, parts)]: stats run once, in the first."""
+    if stats_only:
+        modes = ('eventlet', 'threads') if mode == 'both' else (mode,)
+        return [(each, 'stats') for each in modes]
     if mode == 'both':
         return [('eventlet', 'latency,concurrency,stats'),
-                ('threads', 'concurrency')]
+                ('threads', 'latency,concurrency')]
     return [(mode, 'latency,concurrency,stats')]
 
 
@@ -204,8 +213,11 @@ def spawn(script, args, mode, parts, token):
     argv = [sys.executable, script, '--worker', mode, '--parts', parts,
             '--token', token, '--out', out_path, '--rounds',
             str(args.rounds), '--ceph-conf', args.ceph_conf,
-            '--user', args.user] + (['--quick'] if args.quick else [])
+            '--user', args.user, '--stats-images', str(args.stats_images)
+            ] + (['--quick'] if args.quick else [])
     timeout = WORKER_TIMEOUT_S[args.quick]
+    if 'stats' in parts:
+        timeout += args.stats_images * STATS_S_PER_IMAGE
     try:
         proc = subprocess.run(argv, env=env, stdout=sys.stderr,
                               timeout=timeout)
@@ -222,6 +234,17 @@ def spawn(script, args, mode, parts, token):
 
 
 def run(args, script):
+    """Run and print everything; keep a copy in ``args.out_dir``."""
+    tee = outputs.Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        code, results, info = _run(args, script)
+    name = 'driver-stats.txt' if args.stats_only else outputs.TEXT_FILE
+    paths = outputs.write(args.out_dir, results, info, tee.text(), name)
+    sys.stderr.write('Wrote %s\n' % ', '.join(paths))
+    return code
+
+
+def _run(args, script):
     started = time.monotonic()
     ensure_cluster(args)
     info = machine_info(args)
@@ -230,7 +253,7 @@ def run(args, script):
     baseline = inventory(args, token)
     results = {}
     try:
-        for mode, parts in worker_plan(args.mode):
+        for mode, parts in worker_plan(args.mode, args.stats_only):
             sys.stderr.write('--- %s worker (%s), token %s\n'
                              % (mode, parts, token))
             results[mode] = spawn(script, args, mode, parts, token)
@@ -242,4 +265,4 @@ def run(args, script):
     failed = report.print_results(results, info)
     report.print_cleanup(POOLS, token, removed, left, foreign)
     print('Total wall time: %.0f s' % (time.monotonic() - started))
-    return 1 if (failed or left) else 0
+    return 1 if (failed or left) else 0, results, info

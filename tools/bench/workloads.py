@@ -19,12 +19,14 @@ Parts:
 
 * ``latency``: each volume operation, for ours, in-tree and raw librbd,
   interleaved step by step (the order of the three rotates every round).
-* ``concurrency``: 64 create+delete pairs at once, ours and in-tree
-  alternating; a 5 ms sleeper records how late it wakes up meanwhile.
+* ``concurrency``: 64 create+delete pairs at once, ours, in-tree and raw
+  in turn; a 5 ms sleeper records how late it wakes up meanwhile.
 * ``stats``: get_volume_stats(refresh=True) on a shared pool (not
-  exclusive to Cinder) holding many small images.
+  exclusive to Cinder) holding many small images, and the background
+  reconcile that keeps ours current.
 """
 
+import functools
 import json
 import sys
 import threading
@@ -33,6 +35,8 @@ import traceback
 
 from oslo_utils import units
 import rbd
+
+from cinder_ext.volume import stats as ext_stats
 
 import impls
 
@@ -155,15 +159,21 @@ def _latency_steps(raw):
     Volume b (from the snapshot) is deleted before the snapshot so that no
     driver has to flatten it; volume c (clone of a) is deleted untimed, and
     a ``.clone_snap`` the in-tree driver leaves on a is dropped with raw
-    calls (untimed), so that every implementation deletes a plain a.
+    calls (untimed), so that every implementation deletes a plain a. Ours
+    drops it itself in the background: that is waited for first (untimed),
+    so it never runs into the timed delete of a.
     """
     def drop_clone_snap(impl, st):
+        impl.settle()
         raw.drop_snap(st['a'].name, st['c'].name + '.clone_snap')
     return [
         Step('create_volume', lambda i, st: i.create_volume(st['a']),
              makes='a'),
         Step('create_snapshot', lambda i, st: i.create_snapshot(st['s']),
              needs='a', makes='s'),
+        Step('revert_to_snapshot',
+             lambda i, st: i.revert_to_snapshot(st['a'], st['s']),
+             needs='as'),
         Step('create_volume_from_snapshot',
              lambda i, st: i.create_volume_from_snapshot(st['b'], st['s']),
              needs='s', makes='b'),
@@ -225,8 +235,25 @@ def _run_round(steps, impl_list, token, samples, errors):
     return states
 
 
+def handoff_ms(count=200):
+    """Median round trip (ms) of a no-op through :func:`offload`.
+
+    What every librbd call of a driver costs on top of raw under eventlet,
+    where raw calls in the latency rounds are made on the hub itself.
+    """
+    def noop():
+        pass
+    samples = []
+    for _n in range(count):
+        start = time.perf_counter()
+        offload(noop)
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return sorted(samples)[count // 2]
+
+
 def latency(impl_map, raw, rounds, quick, token):
     """Per-operation samples (ms); round 0 is an unrecorded warm-up."""
+    handoff = handoff_ms() if eventlet_mode() else None
     steps = _latency_steps(raw)
     samples, errors = {}, {}
     budget = LATENCY_BUDGET_S[quick]
@@ -248,7 +275,8 @@ def latency(impl_map, raw, rounds, quick, token):
             log('latency: time budget of %.0f s used after %d rounds',
                 budget, number)
             break
-    return {'samples': samples, 'rounds': done, 'errors': errors}
+    return {'samples': samples, 'rounds': done, 'errors': errors,
+            'handoff_ms': handoff}
 
 
 def _pair(impl):
@@ -261,6 +289,24 @@ def _pair(impl):
         return ((created - start) * 1000.0,
                 (time.perf_counter() - created) * 1000.0)
     return run
+
+
+class OffloadedRaw(object):
+    """Raw create/delete for the bursts, each call offloaded.
+
+    Under eventlet the drivers run librbd on tpool threads; raw calls made
+    on the hub would run one at a time, which is no floor for them.
+    """
+
+    def __init__(self, raw):
+        self.name = raw.name
+        self._raw = raw
+
+    def create_volume(self, volume):
+        offload(self._raw.create_volume, volume)
+
+    def delete_volume(self, volume):
+        offload(self._raw.delete_volume, volume)
 
 
 def _burst(impl, raw, width, token):
@@ -282,14 +328,18 @@ def _burst(impl, raw, width, token):
 
 
 def concurrency(impl_map, raw, reps, token, width=64):
-    """Bursts of ``width`` create+delete pairs, ours and in-tree in turn."""
+    """Bursts of ``width`` create+delete pairs: ours, in-tree and raw.
+
+    The order rotates every repetition, as in the latency rounds.
+    """
     idle = WakeupMonitor().start()
     time.sleep(1.0)
     result = {'idle_lateness_ms': idle.stop(), 'bursts': {}}
+    bursters = dict(impl_map, raw=OffloadedRaw(raw))
     for rep in range(reps):
-        names = ('ours', 'in-tree') if rep % 2 == 0 else ('in-tree', 'ours')
-        for name in names:
-            burst = _burst(impl_map[name], raw, width, token)
+        shift = rep % len(IMPL_ORDER)
+        for name in IMPL_ORDER[shift:] + IMPL_ORDER[:shift]:
+            burst = _burst(bursters[name], raw, width, token)
             result['bursts'].setdefault(name, []).append(burst)
             log('concurrency: %s burst %d/%d: %.2f s', name, rep + 1, reps,
                 burst['wall_s'])
@@ -313,30 +363,81 @@ def _shared_images(raw_cluster, names, create):
         ioctx.close()
 
 
+# Calls per implementation; ours answers from memory, so it is cheap to
+# sample often enough for a p99.
+STATS_ROUNDS = {'ours': 300, 'ours reconcile': 15, 'in-tree': 3, 'raw': 15}
+
+
+def _stats_calls(impl_map):
+    """name -> one measured call.
+
+    'ours reconcile' is what ours' background task does every
+    rbd_stats_max_age: df, quota and pool_stats_get.
+    """
+    calls = {name: impl.get_volume_stats for name, impl in impl_map.items()}
+    backend = impl_map['ours'].driver._backend
+    read = functools.partial(ext_stats.read, backend)
+    calls['ours reconcile'] = lambda: backend.capacity.reconcile(read,
+                                                                 wait=True)
+    return calls
+
+
 def _time_stats(impl_map, rounds):
     """Interleaved stats calls, after one warm-up call for ours and raw.
 
-    The warm-up opens their pooled connection and ioctx; the in-tree
-    driver connects on every call, so it has nothing to warm up.
+    The warm-up opens their pooled connection and ioctx (and gives ours
+    its first figures); the in-tree driver connects on every call, so it
+    has nothing to warm up.
     """
     samples, provisioned = {}, {}
     for name in ('ours', 'raw'):
         impl_map[name].get_volume_stats()
+    calls = _stats_calls(impl_map)
     for number in range(max(rounds.values())):
-        for name, impl in impl_map.items():
+        for name, call in calls.items():
             if number < rounds[name]:
                 start = time.perf_counter()
-                stats = impl.get_volume_stats()
+                stats = call()
                 samples.setdefault(name, []).append(
                     (time.perf_counter() - start) * 1000.0)
                 provisioned[name] = _provisioned(stats)
+    samples['ours, reconcile running'] = _stats_during_reconciles(
+        impl_map['ours'], calls['ours reconcile'], rounds['ours'])
     return samples, provisioned
+
+
+def _stats_during_reconciles(ours, reconcile, count):
+    """Ours' stats calls (ms) while reconciles run back to back beside.
+
+    A (green) thread as the background task is; the 2 ms pause between
+    calls lets it run under eventlet.
+    """
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            reconcile()
+    runner = threading.Thread(target=loop, daemon=True)
+    runner.start()
+    samples = []
+    try:
+        for _n in range(count):
+            time.sleep(0.002)
+            start = time.perf_counter()
+            ours.get_volume_stats()
+            samples.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        stop.set()
+        runner.join()
+    return samples
 
 
 def _provisioned(stats):
     if isinstance(stats, dict):
         return stats.get('provisioned_capacity_gb')
-    return stats[-1] / float(units.Gi)  # raw: provisioned bytes
+    if isinstance(stats, list):
+        return stats[-1] / float(units.Gi)  # raw: provisioned bytes
+    return None  # a reconcile reports nothing itself
 
 
 def shared_stats(args, raw, n_images):
@@ -354,8 +455,7 @@ def shared_stats(args, raw, n_images):
         for kind in ('ours', 'in-tree'):
             impl_map[kind] = impls.make_driver(
                 kind, args.ceph_conf, args.user, 'volumes2', exclusive=False)
-        rounds = {'ours': 15, 'in-tree': 3, 'raw': 15}
-        samples, provisioned = _time_stats(impl_map, rounds)
+        samples, provisioned = _time_stats(impl_map, STATS_ROUNDS)
     finally:
         for impl in impl_map.values():
             impl.close()
@@ -386,11 +486,10 @@ def _run_parts(args, impl_map, result):
         result['latency'] = latency(impl_map, raw, args.rounds, args.quick,
                                     args.token)
     if 'concurrency' in parts:
-        reps = 2 if args.quick else 3
+        reps = 3 if args.quick else 6  # each impl each position
         result['concurrency'] = concurrency(impl_map, raw, reps, args.token)
     if 'stats' in parts:
-        n_images = 200 if args.quick else 1000
-        result['stats'] = shared_stats(args, raw, n_images)
+        result['stats'] = shared_stats(args, raw, args.stats_images)
 
 
 def run_worker(args):

@@ -4,11 +4,15 @@
 # scheduler, volume) on the cinder-ext RBD driver, over the one-node Ceph
 # test bed, with their own MariaDB and RabbitMQ; everything on 127.0.0.1.
 #
-# Usage: tools/stack/stack-up.sh [--driver cinder-ext|intree] [--threads]
+# Usage: tools/stack/stack-up.sh [--driver cinder-ext|intree|both] [--threads]
 #                                [--refresh-constraints]
 #
 #   --driver cinder-ext    backend "ceph-ext" on cinder_ext's RBDDriver (default)
 #   --driver intree        backend "ceph-intree" on Cinder's in-tree RBDDriver
+#   --driver both          both backends side by side on pool "volumes", each
+#                          with its volume type (the default type and the
+#                          smoke volume are ceph-ext's); what the API
+#                          benchmark (tools/bench/apibench.py) compares
 #   --threads              cinder-volume in Cinder's native-thread mode
 #                          (OS_CINDER_DISABLE_EVENTLET_PATCHING=1)
 #   --refresh-constraints  resolve the venvs afresh from the index and rewrite
@@ -54,17 +58,21 @@ while (($#)); do
 done
 # The backend name says which driver serves it, so results (volume hosts,
 # types, logs) can never be mistaken for the other driver's.
+# BACKENDS lists every enabled backend; BACKEND, the first, owns the
+# default volume type and the smoke volume.
 case $DRIVER in
-    cinder-ext) BACKEND=ceph-ext ;;
-    intree) BACKEND=ceph-intree ;;
-    *) echo "--driver: cinder-ext or intree, not '$DRIVER'" >&2; exit 2 ;;
+    cinder-ext) BACKENDS=(ceph-ext) ;;
+    intree) BACKENDS=(ceph-intree) ;;
+    both) BACKENDS=(ceph-ext ceph-intree) ;;
+    *) echo "--driver: cinder-ext, intree or both, not '$DRIVER'" >&2; exit 2 ;;
 esac
+BACKEND=${BACKENDS[0]}
 PYTHON=${PYTHON:-python3}
 
 # apt, policy-rc.d and daemons that run as root.
 [[ $(id -u) -eq 0 ]] || { echo "stack-up.sh must run as root" >&2; exit 1; }
 
-# cinder.sh reads BACKEND/DRIVER/THREADS, so it is sourced after parsing.
+# cinder.sh reads BACKEND(S)/DRIVER/THREADS, so it is sourced after parsing.
 # shellcheck source=lib/cinder.sh
 . "$STACK_DIR/lib/cinder.sh"
 
@@ -132,7 +140,7 @@ phase loopback check_loopback
 
 cat <<EOF
 
-cinder-ext stack is up ($((SECONDS - T0))s): driver $DRIVER, backend $BACKEND, cinder-volume $( ((THREADS)) && echo native threads || echo eventlet)
+cinder-ext stack is up ($((SECONDS - T0))s): driver $DRIVER, backend ${BACKENDS[*]}, cinder-volume $( ((THREADS)) && echo native threads || echo eventlet)
 $(printf '  %s\n' "${PHASES[@]}")
   keystone   $KEYSTONE_URL
   cinder     http://$BIND:$CINDER_PORT/v3

@@ -103,6 +103,7 @@ class DriverTestCase(testtools.TestCase):
         ensure_cluster()
         self.ctx = context.get_admin_context()
         self.ids = []
+        self.drivers = []
         self.addCleanup(self.assert_no_leaks)
 
     # -- drivers -------------------------------------------------------
@@ -124,8 +125,15 @@ class DriverTestCase(testtools.TestCase):
         drv = ext_rbd.RBDDriver(configuration=conf)
         drv.do_setup(self.ctx)
         drv.check_for_setup_error()
-        self.addCleanup(drv._purge_task.stop)
+        self.addCleanup(drv._stop_periodic_tasks)
+        self.drivers.append(drv)
         return drv
+
+    def settle(self):
+        """Wait for our drivers' background parent releases."""
+        for drv in self.drivers:
+            self.assertTrue(drv._backend.releases.wait_all(60),
+                            'parent releases still running after 60 s')
 
     def make_intree_driver(self, group='intree', **overrides):
         """Cinder's own RBD driver from the installed cinder package."""
@@ -232,6 +240,8 @@ class DriverTestCase(testtools.TestCase):
         if not self.ids:
             return
         self.addCleanup(self._close_rados)
+        # The drivers' own background work is not cleanup: wait for it.
+        self.settle()
         leaked = []
         for pool in (POOL, POOL2):
             leaked += self.ours(self.image_names(pool)) + self.ours(

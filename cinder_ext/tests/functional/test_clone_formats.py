@@ -96,6 +96,7 @@ class TestCloneV2(CloneFormatMixin, base.DriverTestCase):
         self.driver.create_cloned_volume(b, a)
         self.driver.delete_volume(a)
         self.driver.delete_volume(b)
+        self.settle()
         self.assertEqual([], self.ours(self.image_names()))
 
     def test_unprotected_snapshot_cloned_after_lowering_to_luminous(self):

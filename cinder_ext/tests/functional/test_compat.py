@@ -73,6 +73,7 @@ class CompatMixin(object):
 
     def assert_manager_left(self, *parents):
         """What the deleting driver left, seen before any cleanup."""
+        self.settle()
         left = sorted(self.ours(self.image_names()))
         if self.manager == 'ours':
             self.assertEqual([], left)
@@ -104,6 +105,7 @@ class TestInTreeToOurs(CompatMixin, base.DriverTestCase):
         intree.create_cloned_volume(c, b)
         for vol in (a, b, c):
             ours.delete_volume(vol)
+        self.settle()
         self.assertEqual([], self.ours(self.image_names()))
 
     def test_ours_finishes_what_intree_left_half_done(self):
@@ -131,4 +133,5 @@ class TestInTreeToOurs(CompatMixin, base.DriverTestCase):
         ours.delete_snapshot(snap)
         for item in (vol, clone, second):
             ours.delete_volume(item)
+        self.settle()
         self.assertEqual([], self.ours(self.image_names()))

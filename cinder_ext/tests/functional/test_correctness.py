@@ -51,6 +51,21 @@ class TestCephDecides(base.DriverTestCase):
             self.driver.delete_volume(src)
             self.assertIn(src.name + '.deleted', self.image_names())
             self.driver.delete_volume(clone)
+            self.settle()
+            self.assertEqual([], self.ours(self.image_names()))
+
+    def test_source_deleted_right_after_its_clone(self):
+        # The clone's parent release may still run when the source's delete
+        # arrives: the source leaves its name at once, then goes for good.
+        for _round in range(3):
+            src = self.volume()
+            self.driver.create_volume(src)
+            clone = self.volume()
+            self.driver.create_cloned_volume(clone, src)
+            self.driver.delete_volume(clone)
+            self.driver.delete_volume(src)
+            self.assertNotIn(src.name, self.image_names())
+            self.settle()
             self.assertEqual([], self.ours(self.image_names()))
 
     def source_with_clones(self, count):
@@ -72,6 +87,7 @@ class TestCephDecides(base.DriverTestCase):
         _src, (clone, stale) = self.source_with_clones(2)
         self.remove_behind_cinders_back(stale)
         self.driver.delete_volume(clone)
+        self.settle()
         self.assertEqual([], self.ours(self.image_names()))
 
     def test_purge_finishes_a_stranded_deleted_parent(self):

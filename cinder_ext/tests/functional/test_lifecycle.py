@@ -126,6 +126,7 @@ class TestVolumeLifecycle(base.DriverTestCase):
         self.driver.delete_volume(src)
         self.assertIn(src.name + '.deleted', self.image_names())
         self.driver.delete_volume(dst)
+        self.settle()  # the parent goes after the delete returned
         self.assertNotIn(src.name + '.deleted', self.image_names())
 
     def test_clone_of_clone_releases_chain(self):

@@ -76,6 +76,14 @@ class DriverTestCase(TestCase):
         self.ceph_conf = self.temp_file('[global]\n', 'ceph.conf')
         self.looping_call = self.useFixture(fixtures.MockPatch(
             'oslo_service.loopingcall.FixedIntervalLoopingCall')).mock
+        # Parent releases run inline here, so tests see their effect when
+        # delete_volume returns; test_releases covers the background.
+        self.useFixture(fixtures.MockPatch(
+            'cinder_ext.volume.releases.PendingReleases.start',
+            side_effect=lambda _parent, func, *args: func(*args)))
+        # The background stats reconcile (tests call its body directly).
+        self.dynamic_call = self.useFixture(fixtures.MockPatch(
+            'oslo_service.loopingcall.DynamicLoopingCall')).mock
 
     def make_driver(self, setup=True, **overrides):
         conf = configuration.Configuration(base_driver.volume_opts,

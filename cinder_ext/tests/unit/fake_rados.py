@@ -25,6 +25,7 @@ the per-cluster subclass :func:`.fake_ceph.make_modules` creates.
 import json
 import os
 
+from cinder_ext.tests.unit import fake_cls
 from cinder_ext.tests.unit import fake_cluster
 from cinder_ext.tests.unit import fake_errors
 
@@ -52,6 +53,15 @@ class FakeIoctx(object):
 
     def get_pool_name(self):
         return self.pool_name
+
+    def get_pool_id(self):
+        return self._pool().id
+
+    def execute(self, key, cls, method, data, length=8192):
+        pool = self._pool()
+        self.cluster.check('execute')
+        assert cls == 'rbd', cls
+        return fake_cls.execute(pool, key, method, data)
 
     def close(self):
         self.closed = True

@@ -267,7 +267,8 @@ class StatsTestCase(base.DriverTestCase):
         self.assertEqual(5, stats['provisioned_capacity_gb'])
 
     def test_failure_reports_down(self):
-        drv = self.make_driver()
+        # Reading on every poll; test_stats has the background reconciles.
+        drv = self.make_driver(rbd_stats_max_age=0)
         self.assertEqual('up', drv.get_volume_stats(True)['backend_state'])
         self.cluster.mon_errors['df'] = (-110, 'timed out')
         stats = drv.get_volume_stats(refresh=True)

@@ -90,3 +90,20 @@ class OptionsTestCase(base.TestCase):
             self.assertEqual('rbd', conf.backend_defaults.rbd_pool)
             self.assertEqual(
                 30, conf.backend_defaults.rados_default_op_timeout)
+
+    def test_stats_max_age(self):
+        conf = cfg.ConfigOpts()
+        conf.register_opts(options.all_opts(), group='backend_defaults')
+        path = self.temp_file('[backend_defaults]\nrbd_stats_max_age = -1\n')
+        conf([], default_config_files=[path])
+        self.assertRaises(cfg.ConfigFileValueError, getattr,
+                          conf.backend_defaults, 'rbd_stats_max_age')
+        conf = cfg.ConfigOpts()
+        conf.register_opts(options.all_opts(), group='backend_defaults')
+        conf([], default_config_files=[])
+        self.assertEqual(60, conf.backend_defaults.rbd_stats_max_age)
+        # The freshness promise is in the help operators read.
+        listed = {opt.name: opt for opt in opts.list_opts()[0][1]}
+        help_text = listed['rbd_stats_max_age'].help
+        self.assertIn('count at once', help_text)
+        self.assertIn('within this many seconds', help_text)

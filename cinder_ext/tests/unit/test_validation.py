@@ -58,6 +58,7 @@ class CheckConfigurationTestCase(base.TestCase):
         ('deferred_deletion_delay', -1),
         ('deferred_deletion_purge_interval', 0),
         ('deferred_deletion_purge_interval', -5),
+        ('rbd_stats_max_age', -1),
     )
     def test_bad_value_named(self, option, value):
         error = self.assertRaises(

@@ -102,7 +102,9 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         self._backend = None
         self._mon_addrs = None
         self._stats = {}
+        self._reporter = None
         self._purge_task = None
+        self._stats_task = None
 
     @classmethod
     def get_driver_options(cls):
@@ -120,6 +122,8 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         self._mon_addrs = connection_info.MonAddressCache(
             self.configuration.rbd_mon_address_cache_seconds,
             self.configuration.rbd_mon_address_type)
+        self._reporter = stats.Reporter(
+            self._backend, self.configuration.rbd_stats_max_age)
 
     def check_for_setup_error(self):
         if not bindings.available():
@@ -138,6 +142,17 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         self._purge_task.start(
             interval=self.configuration.deferred_deletion_purge_interval,
             initial_delay=self.configuration.deferred_deletion_purge_interval)
+        if self._reporter.background:
+            # Reads at once, so figures are ready for the first stats poll.
+            self._stats_task = loopingcall.DynamicLoopingCall(
+                self._reporter.reconcile_periodically)
+            self._stats_task.start(initial_delay=0)
+
+    def _stop_periodic_tasks(self):
+        """For tools and tests that drop a driver (Cinder never does)."""
+        for task in (self._purge_task, self._stats_task):
+            if task is not None:
+                task.stop()
 
     def _purge_trash(self):
         try:
@@ -175,6 +190,15 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
                 deletion.discard_new(self._backend, volume.name)
                 raise
 
+    def _count_new(self, volume, update):
+        """Count a new image in the capacity figures; return ``update``.
+
+        Called once the create can no longer be undone: a failed create
+        removes its image and is never counted.
+        """
+        self._backend.capacity.added(int(volume.size) * units.Gi)
+        return update
+
     @_ceph_errors('create_volume')
     def create_volume(self, volume):
         qos_settings = self._check_new(volume)
@@ -184,7 +208,7 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
                         volume.name, size, self._backend.order,
                         self._backend.features(session))
         LOG.debug('Created %s (%d GiB)', volume.name, volume.size)
-        return self._apply_type(volume, qos_settings)
+        return self._count_new(volume, self._apply_type(volume, qos_settings))
 
     @_ceph_errors('delete_volume')
     def delete_volume(self, volume):
@@ -200,9 +224,10 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         with self._backend.session() as session:
             ioctx = session.ioctx(self._backend.pool)
             try:
-                session.run(images.grow, ioctx, volume.name, size)
+                old_size = session.run(images.grow, ioctx, volume.name, size)
             except images.ShrinkRefused as error:
                 raise exception.InvalidInput(reason=str(error))
+            self._backend.capacity.added(size - old_size)
             if settings:
                 session.run(images.set_config, ioctx, volume.name, settings,
                             qos.ALL_CEPH_KEYS)
@@ -211,13 +236,13 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
     def create_cloned_volume(self, volume, src_vref):
         qos_settings = self._check_new(volume, src_vref)
         clones.create_cloned_volume(self._backend, volume, src_vref)
-        return self._apply_type(volume, qos_settings)
+        return self._count_new(volume, self._apply_type(volume, qos_settings))
 
     @_ceph_errors('create_volume_from_snapshot')
     def create_volume_from_snapshot(self, volume, snapshot):
         qos_settings = self._check_new(volume, snapshot)
         clones.create_from_snapshot(self._backend, volume, snapshot)
-        return self._apply_type(volume, qos_settings)
+        return self._count_new(volume, self._apply_type(volume, qos_settings))
 
     @_ceph_errors('retype')
     def retype(self, context, volume, new_type, diff, host):
@@ -310,9 +335,9 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         }
 
     def _update_volume_stats(self):
+        # From memory once figures exist: see stats.Reporter.
         try:
-            base = self._static_stats()
-            self._stats = stats.collect(self._backend, base)
+            self._stats = self._reporter.report(self._static_stats())
         except Exception as error:
             # The scheduler keeps working with unknown capacities.
             LOG.warning('Could not refresh stats of pool %s: %s',
@@ -340,7 +365,8 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         if not any(clones.clone_from_image(self._backend, volume, *location)
                    for location in locations):
             return {}, False
-        update = self._apply_type(volume, qos_settings)
+        update = self._count_new(volume,
+                                 self._apply_type(volume, qos_settings))
         update.setdefault('provider_location', None)
         return update, True
 

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # lib/cinder.sh - cinder.conf, the Cinder services, the client configuration,
 # the smoke volume and the loopback check.  Sourced by stack-up.sh after
-# lib/common.sh and lib/services.sh; uses BACKEND, DRIVER and THREADS and
-# sets SMOKE_ID for the caller's summary.
+# lib/common.sh and lib/services.sh; uses BACKENDS, BACKEND (the first),
+# DRIVER and THREADS and sets SMOKE_ID for the caller's summary.
 # shellcheck disable=SC2034
 
 CINDER_ENDPOINT="http://$BIND:$CINDER_PORT/v3/\$(project_id)s"
@@ -86,7 +86,7 @@ host = $CINDER_HOST
 my_ip = $BIND
 transport_url = rabbit://cinder:$RABBIT_PASSWORD@$BIND:$RABBIT_PORT/
 auth_strategy = keystone
-enabled_backends = $BACKEND
+enabled_backends = $(IFS=,; echo "${BACKENDS[*]}")
 default_volume_type = $BACKEND
 state_path = $d
 # pip installs these into the venv's etc/, not /etc/cinder.
@@ -122,15 +122,18 @@ helper_command = $helper
 [cinder_sys_admin]
 helper_command = $helper
 EOF
-    "$PYTHON" "$REPO/cinder_ext/backend_section.py" --config-file "$new" \
-        --backend "$BACKEND" --pool volumes --user cinder \
-        --ceph-conf "$CEPH_DIR/ceph.conf" --driver "$DRIVER" ||
-        die "backend_section.py failed"
+    local backend
+    for backend in "${BACKENDS[@]}"; do
+        "$PYTHON" "$REPO/cinder_ext/backend_section.py" --config-file "$new" \
+            --backend "$backend" --pool volumes --user cinder \
+            --ceph-conf "$CEPH_DIR/ceph.conf" --driver "$(backend_driver "$backend")" ||
+            die "backend_section.py failed"
+    done
     if cmp -s "$new" "$CINDER_CONF"; then
         rm -f "$new"
     else
         mv "$new" "$CINDER_CONF"
-        log "wrote $CINDER_CONF (backend $BACKEND, driver $DRIVER)"
+        log "wrote $CINDER_CONF (backends ${BACKENDS[*]}, driver $DRIVER)"
     fi
     # Under gunicorn, cinder's wsgi module would parse gunicorn's argv: give
     # it ours.
@@ -158,24 +161,34 @@ cinder_db() {
     printf '%s\n' "$stamp" >"$STATE/cinder/.db-stamp"
 }
 
-# Switching --driver switches the backend name (ceph-ext <-> ceph-intree).
-# Both drivers use the same pool, image names and snapshot layout, so the
-# volumes of the old backend are handed to the new one, as an operator
-# migrating between the drivers would (cinder-manage volume update_host),
-# and the old backend's service record is removed; otherwise it would stay
-# "down" in `volume service list` and its volumes could not be deleted.
+# The driver each backend name stands for.
+backend_driver() {
+    case $1 in
+        ceph-ext) echo cinder-ext ;;
+        ceph-intree) echo intree ;;
+        *) die "unknown backend $1" ;;
+    esac
+}
+
+# Switching --driver switches the backend names (ceph-ext <-> ceph-intree,
+# or both).  Both drivers use the same pool, image names and snapshot
+# layout, so the volumes of a backend that is no longer enabled are handed
+# to the first one that is, as an operator migrating between the drivers
+# would (cinder-manage volume update_host), and the old backend's service
+# record is removed; otherwise it would stay "down" in `volume service
+# list` and its volumes could not be deleted.
 switch_backend() {
     local last old
-    last=$(cat "$STATE/cinder/backend" 2>/dev/null || true)
-    if [[ -n $last && $last != "$BACKEND" ]]; then
+    for last in $(cat "$STATE/cinder/backend" 2>/dev/null || true); do
+        [[ " ${BACKENDS[*]} " == *" $last "* ]] && continue
         old=$CINDER_HOST@$last
-        log "backend changed $last -> $BACKEND: moving volumes of $old to $CINDER_HOST@$BACKEND"
+        log "backend $last no longer enabled: moving volumes of $old to $CINDER_HOST@$BACKEND"
         stop_daemon cinder-volume
         cinder_manage volume update_host --currenthost "$old" \
             --newhost "$CINDER_HOST@$BACKEND#$BACKEND" || die "update_host failed"
         cinder_manage service remove cinder-volume "$old" || true
-    fi
-    printf '%s\n' "$BACKEND" >"$STATE/cinder/backend"
+    done
+    printf '%s\n' "${BACKENDS[*]}" >"$STATE/cinder/backend"
 }
 
 # The driver's code without its tests (tests change often and do not run
@@ -208,8 +221,11 @@ start_cinder() {
 # Wait for cinder-volume to be up and its pool known to the scheduler,
 # then make sure the volume type named after the backend exists.
 cinder_ready() {
-    cloud_py backend-ready "$CINDER_HOST@$BACKEND" 180 ||
-        die "cinder-volume $CINDER_HOST@$BACKEND did not come up, or its volume type failed"
+    local backend
+    for backend in "${BACKENDS[@]}"; do
+        cloud_py backend-ready "$CINDER_HOST@$backend" 180 ||
+            die "cinder-volume $CINDER_HOST@$backend did not come up, or its volume type failed"
+    done
     osc volume service list
 }
 
