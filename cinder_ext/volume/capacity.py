@@ -88,6 +88,7 @@ class CapacityTracker(object):
         self._error: Optional[str] = None
         self._duration = 0.0        # of the last reconcile, seconds
         self._ended = 0.0           # clock() when it ended
+        self._runs = 0              # reconciles ended, good or failed
 
     # -- own changes (hot path: no I/O) --------------------------------
 
@@ -128,11 +129,20 @@ class CapacityTracker(object):
         return True
 
     def ensure(self, read: Callable[[], Reading]) -> None:
-        """Read unless figures exist; waits for a reconcile in progress."""
+        """Read unless figures exist.
+
+        A reconcile in progress is waited for and its outcome, good or
+        failed, is the answer: during an outage a poll then waits one
+        deadline, not two.
+        """
         if self.figures() is not None:
             return
+        with self._lock:
+            runs = self._runs
         with self._single:
-            if self.figures() is None:
+            with self._lock:
+                ran_meanwhile = self._runs != runs
+            if self.figures() is None and not ran_meanwhile:
                 self._run(read)
 
     def _run(self, read: Callable[[], Reading]) -> None:
@@ -147,6 +157,7 @@ class CapacityTracker(object):
                 self._error = str(error) or type(error).__name__
                 self._ended = self._clock()
                 self._duration = self._ended - started
+                self._runs += 1
             raise
         with self._lock:
             up, down = self._overlap
@@ -154,6 +165,7 @@ class CapacityTracker(object):
             self._reading, self._as_of, self._error = reading, started, None
             self._ended = self._clock()
             self._duration = self._ended - started
+            self._runs += 1
             if reading.provisioned_bytes is not None:
                 self._provisioned = reading.provisioned_bytes + up
         if up or down:

@@ -164,7 +164,10 @@ class TestMonitorHung(OutageTestCase):
                                rados_connect_timeout=DEADLINE,
                                rados_connection_retries=3,
                                rados_connection_interval=1,
-                               rados_connect_failure_hold=hold)
+                               rados_connect_failure_hold=hold,
+                               # Stats read Ceph on each poll and no
+                               # background reconcile connects meanwhile.
+                               rbd_stats_max_age=0)
         client = drv._backend.client
         client.close()  # the next operation has to connect
         attempts = client.attempts
@@ -229,8 +232,10 @@ class TestTimeoutKeepsConnection(OutageTestCase):
         self.assertEqual(before, client.connects)
 
     def test_hung_monitor_with_live_connection_keeps_it(self):
+        # Stats that read Ceph on the poll, as a reconcile does.
         drv = self.make_driver(group='monslow',
-                               rados_connect_timeout=DEADLINE)
+                               rados_connect_timeout=DEADLINE,
+                               rbd_stats_max_age=0)
         client = drv._backend.client
         before = client.connects
         with self.stopped('mon.a'):

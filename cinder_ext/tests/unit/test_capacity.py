@@ -18,6 +18,7 @@ OS_CINDER_DISABLE_EVENTLET_PATCHING=1: run the module both ways.
 """
 
 import threading
+import time
 
 import ddt
 
@@ -246,6 +247,27 @@ class ConcurrentTestCase(base.TestCase):
         waiter.join(WAIT)
         self.assertEqual([True], done)
         self.assertEqual(30 * G, self.tracker.figures().provisioned_bytes)
+
+    def test_ensure_takes_a_failed_scan_as_its_answer(self):
+        # During an outage a first poll waits for the scan under way, not
+        # for it and then one more.
+        self.tracker = capacity.CapacityTracker(track_provisioned=True)
+
+        def failing_scan():
+            self.in_scan.set()
+            self.release.wait(WAIT)
+            raise IOError('mon hung')
+        scan = self.start(lambda: self.assertRaises(
+            IOError, self.tracker.reconcile, failing_scan))
+        self.assertTrue(self.in_scan.wait(WAIT))
+        reads = []
+        poll = self.start(self.tracker.ensure, lambda: reads.append(1))
+        time.sleep(0.2)  # the poll reaches the scan's lock first
+        self.release.set()
+        scan.join(WAIT)
+        poll.join(WAIT)
+        self.assertEqual([], reads)
+        self.assertIsNone(self.tracker.figures())
 
     def test_reporting_does_not_wait_for_a_scan(self):
         self.start(self.tracker.reconcile, self.blocked_read())
