@@ -82,6 +82,7 @@ if ((!QUICK)); then
     phase "e2e (eventlet)" bash tools/stack/run-e2e.sh
     phase "e2e (native threads)" bash tools/stack/run-e2e.sh --threads
     phase "tempest" bash tools/tempest/run-tempest.sh
+    phase "full cloud from stopped" bash tools/stack/tests/test_from_stopped.sh --full
 fi
 
 # stestr prints " - Passed: N" / " - Failed: N" per run, the hook test

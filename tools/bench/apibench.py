@@ -55,8 +55,8 @@ def parse_args(argv):
     parser.add_argument('--burst', type=int, default=32,
                         help='volumes per concurrent create/delete burst '
                              '(default 32; 0 skips the bursts)')
-    parser.add_argument('--bursts', type=int, default=6,
-                        help='bursts per driver and mode (default 6: a '
+    parser.add_argument('--bursts', type=int, default=10,
+                        help='bursts per driver and mode (default 10: a '
                              'burst varies by 20%% from one to the next)')
     parser.add_argument('--mode', choices=MODES + ('both',), default='both')
     parser.add_argument('--out-dir',

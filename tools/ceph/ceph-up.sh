@@ -51,19 +51,23 @@ MON_V2_PORT=${CINDER_EXT_CEPH_MON_V2_PORT:-3300}
 MON_V1_PORT=${CINDER_EXT_CEPH_MON_V1_PORT:-6789}
 MON_ADDRS="[v2:${MON_IP}:${MON_V2_PORT},v1:${MON_IP}:${MON_V1_PORT}]"
 
-# Pools the driver tests use: "volumes" is the main one, "volumes2" is the
-# target for migration tests.  Small pg_num keeps the 2-core box idle.
-POOLS=(volumes volumes2)
+# Pools: "volumes" is the driver's main one, "volumes2" the target for
+# migration tests; the rest of the cloud (tools/stack/stack-up.sh --full)
+# keeps Glance images in "images" and cinder-backup's backups in "backups".
+# Small pg_num keeps the 2-core box idle.
+POOLS=(volumes volumes2 images backups)
 PG_NUM=16
 
-# Caps for client.cinder: the same caps the upstream Cinder deployment guide
-# recommends, restricted to our two pools.  'profile rbd' on mon allows
-# read-only mon commands (mon dump, df, osd pool get-quota) plus blocklisting.
-CINDER_CAPS=(
-    mon 'profile rbd'
-    osd 'profile rbd pool=volumes, profile rbd pool=volumes2'
-    mgr 'profile rbd pool=volumes, profile rbd pool=volumes2'
+# Users and their caps, as the upstream Cinder/Glance deployment guides give
+# them, restricted to our pools.  'profile rbd' on mon allows read-only mon
+# commands (mon dump, df, osd pool get-quota) plus blocklisting.  Cinder
+# reads Glance's images to clone volumes from them without a copy.
+declare -A USER_CAPS=(
+    [cinder]="mon|profile rbd|osd|profile rbd pool=volumes, profile rbd pool=volumes2, profile rbd-read-only pool=images|mgr|profile rbd pool=volumes, profile rbd pool=volumes2"
+    [glance]="mon|profile rbd|osd|profile rbd pool=images|mgr|profile rbd pool=images"
+    [cinder-backup]="mon|profile rbd|osd|profile rbd pool=backups|mgr|profile rbd pool=backups"
 )
+USERS=(cinder glance cinder-backup)
 
 # The ceph CLI and our JSON helpers must run on Debian's python, which is the
 # one the python3-rados/rbd bindings are built for (PATH may have pyenv first).
@@ -479,19 +483,23 @@ ensure_pools_and_users() {
         wait "$pid" || die "rbd pool init failed"
     done
 
-    # Create client.cinder, or reset its caps if it already exists (get-or-create
-    # refuses to change caps of an existing entity).
-    if cephc auth get client.cinder >/dev/null 2>&1; then
-        cephc auth caps client.cinder "${CINDER_CAPS[@]}" >/dev/null 2>&1 ||
-            die "ceph auth caps client.cinder failed"
-    else
-        log "creating client.cinder"
-        cephc auth get-or-create client.cinder "${CINDER_CAPS[@]}" >/dev/null ||
-            die "creating client.cinder failed"
-    fi
-    # (Re)write the keyring file each time: cheap, and self-healing.
-    cephc auth get client.cinder -o "$DIR/ceph.client.cinder.keyring" 2>/dev/null ||
-        die "writing client.cinder keyring failed"
+    local user caps
+    for user in "${USERS[@]}"; do
+        IFS='|' read -r -a caps <<<"${USER_CAPS[$user]}"
+        # Create the user, or reset its caps if it already exists
+        # (get-or-create refuses to change caps of an existing entity).
+        if cephc auth get "client.$user" >/dev/null 2>&1; then
+            cephc auth caps "client.$user" "${caps[@]}" >/dev/null 2>&1 ||
+                die "ceph auth caps client.$user failed"
+        else
+            log "creating client.$user"
+            cephc auth get-or-create "client.$user" "${caps[@]}" >/dev/null ||
+                die "creating client.$user failed"
+        fi
+        # (Re)write the keyring file each time: cheap, and self-healing.
+        cephc auth get "client.$user" -o "$DIR/ceph.client.$user.keyring" 2>/dev/null ||
+            die "writing client.$user keyring failed"
+    done
 }
 
 # Ready = mon quorum answers, health is not HEALTH_ERR, every OSD is up+in
@@ -564,6 +572,15 @@ cluster_healthy_fast() {
         "$SCRIPT_DIR/ceph-status.sh" >/dev/null 2>&1
 }
 
+# Every user's keyring is there (a cluster made before a user was added
+# takes the revive path, which creates what is missing).
+all_keyrings() {
+    local user
+    for user in "${USERS[@]}"; do
+        [[ -s $DIR/ceph.client.$user.keyring ]] || return 1
+    done
+}
+
 if [[ $MODE == fresh ]]; then
     log "bootstrapping new cluster in $DIR"
     bootstrap_mon
@@ -572,7 +589,7 @@ if [[ $MODE == fresh ]]; then
     ensure_pools_and_users
     wait_ready
     touch "$DIR/.bootstrapped"
-elif cluster_healthy_fast && [[ -s $DIR/ceph.client.cinder.keyring ]]; then
+elif cluster_healthy_fast && all_keyrings; then
     log "cluster in $DIR already running"
     # Running is not healthy: still insist on OSD up/in and clean PGs (one
     # librados round trip when all is well, a loud failure otherwise).
@@ -616,7 +633,7 @@ cinder-ext Ceph test bed is up ($MODE, $((SECONDS - T0))s)
   mon addrs: $MON_ADDRS
   pools:     ${POOLS[*]}
   users:     client.admin ($DIR/ceph.client.admin.keyring)
-             client.cinder ($DIR/ceph.client.cinder.keyring)
+$(for u in "${USERS[@]}"; do printf '             client.%s (%s)\n' "$u" "$DIR/ceph.client.$u.keyring"; done)
   require_min_compat_client: $compat
   logs:      $DIR/log
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# stack-down.sh - stop the Keystone/Cinder stack started by stack-up.sh.
+# stack-down.sh - stop the stack started by stack-up.sh (with --full or not).
 #
 # Usage: tools/stack/stack-down.sh [--purge]
 #
@@ -35,37 +35,18 @@ esac
 [[ -d $STATE ]] || { log "no stack in $STATE"; exit 0; }
 take_lock
 
-# Two waves, each stopped in parallel: first the API services (clients of
-# the database and the bus, so nothing logs connection errors on the way
-# down), then MariaDB and RabbitMQ.  cinder-volume gets 30 s to finish what
-# it is doing; the others stop in a second or two.
-stop_wave() {
-    local name pids=()
-    for name in "$@"; do
-        stop_daemon "$name" 30 &
-        pids+=($!)
-    done
-    wait "${pids[@]}"
-}
+# Waves, each stopped in parallel: the rest of the cloud (--full: guests,
+# Nova, Glance, Placement, cinder-backup, then libvirtd), then the API
+# services (clients of the database and the bus, so nothing logs connection
+# errors on the way down), then MariaDB and RabbitMQ.  cinder-volume gets
+# 30 s to finish what it is doing; the others stop in a second or two.
+stop_cloud
 stop_wave cinder-volume cinder-scheduler cinder-api keystone
 stop_wave rabbitmq mariadb
 
 # Strays: anything still carrying our marker (epmd, which daemonizes out of
 # RabbitMQ's process group; a privsep helper that outlived cinder-volume).
-mapfile -t strays < <(marked_pids)
-if ((${#strays[@]})); then
-    log "stopping leftover processes: ${strays[*]}"
-    kill -TERM "${strays[@]}" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        mapfile -t strays < <(marked_pids)
-        ((${#strays[@]})) || break
-        sleep 0.1
-    done
-    if ((${#strays[@]})); then
-        log "SIGKILL ${strays[*]}"
-        kill -KILL "${strays[@]}" 2>/dev/null || true
-    fi
-fi
+stop_listed "leftover processes" marked_pids
 rm -f "$RUN"/*.pid "$RUN"/*.spec "$RUN/mysqld.sock"
 
 if ((PURGE)); then

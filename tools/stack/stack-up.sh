@@ -4,9 +4,16 @@
 # scheduler, volume) on the cinder-ext RBD driver, over the one-node Ceph
 # test bed, with their own MariaDB and RabbitMQ; everything on 127.0.0.1.
 #
-# Usage: tools/stack/stack-up.sh [--driver cinder-ext|intree|both] [--threads]
-#                                [--refresh-constraints]
+# Usage: tools/stack/stack-up.sh [--full] [--driver cinder-ext|intree|both]
+#                                [--threads] [--refresh-constraints]
 #
+#   --full                 the rest of the cloud too: Glance (RBD store, pool
+#                          "images"), Placement, Nova (libvirt; KVM when
+#                          /dev/kvm works, QEMU emulation otherwise),
+#                          cinder-backup (Ceph driver, pool "backups") and a
+#                          guest image built from Debian packages; the smoke
+#                          volume is then also attached to a server.  A run
+#                          without --full stops these services again.
 #   --driver cinder-ext    backend "ceph-ext" on cinder_ext's RBDDriver (default)
 #   --driver intree        backend "ceph-intree" on Cinder's in-tree RBDDriver
 #   --driver both          both backends side by side on pool "volumes", each
@@ -41,6 +48,7 @@ usage() { sed -n '3,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0
 DRIVER=cinder-ext
 THREADS=0
 REFRESH=0
+FULL=0
 while (($#)); do
     case $1 in
         --driver)
@@ -50,6 +58,7 @@ while (($#)); do
             ;;
         --driver=*) DRIVER=${1#*=} ;;
         --threads) THREADS=1 ;;
+        --full) FULL=1 ;;
         --refresh-constraints) REFRESH=1 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -72,9 +81,14 @@ PYTHON=${PYTHON:-python3}
 # apt, policy-rc.d and daemons that run as root.
 [[ $(id -u) -eq 0 ]] || { echo "stack-up.sh must run as root" >&2; exit 1; }
 
-# cinder.sh reads BACKEND(S)/DRIVER/THREADS, so it is sourced after parsing.
+# cinder.sh reads BACKEND(S)/DRIVER/THREADS/FULL, so it is sourced after
+# parsing; so are the rest of the cloud's.
 # shellcheck source=lib/cinder.sh
 . "$STACK_DIR/lib/cinder.sh"
+# shellcheck source=lib/glance.sh
+. "$STACK_DIR/lib/glance.sh"
+# shellcheck source=lib/nova.sh
+. "$STACK_DIR/lib/nova.sh"
 
 take_lock
 mkdir -p "$STATE" "$RUN" "$LOGS"
@@ -92,7 +106,11 @@ phase() {
 }
 
 # 1. Packages: only what is missing; the distro services stay stopped.
-phase packages install_packages
+if ((FULL)); then
+    phase packages install_packages "${CLOUD_APT_PACKAGES[@]}"
+else
+    phase packages install_packages
+fi
 
 # 2. Ceph: the test bed is idempotent and fast when already up.  Its own
 #    progress goes to stderr; its summary to a log.
@@ -102,13 +120,17 @@ ceph_up() {
 phase ceph ceph_up
 
 # 3. Virtualenvs, pinned by tools/stack/constraints.txt.
-phase venvs ensure_venvs "$REFRESH"
+phase venvs ensure_venvs "$REFRESH" "$FULL"
 
 # 4. MariaDB and RabbitMQ: our own instances, loopback only.
 load_passwords
 services_up() {
     start_mariadb
-    ensure_databases
+    if ((FULL)); then
+        ensure_databases keystone cinder glance placement nova_api:nova nova:nova nova_cell0:nova
+    else
+        ensure_databases keystone cinder
+    fi
     start_rabbitmq
 }
 phase db+mq services_up
@@ -118,10 +140,21 @@ keystone_up() {
     start_keystone
     write_client_config
     keystone_register
+    if ((FULL)); then
+        register_service glance "glance:image=$GLANCE_URL"
+        register_service placement "placement:placement=$PLACEMENT_URL"
+        register_service nova "nova:compute=$NOVA_ENDPOINT"
+    fi
 }
 phase keystone keystone_up
 
-# 6. Cinder: config, schema, services; wait until the scheduler knows the
+# 6. Without --full, none of the rest of the cloud runs (not even a
+#    cinder-backup with the backup options cinder.conf no longer has).
+if ((!FULL)) && cloud_started; then
+    phase cloud stop_cloud
+fi
+
+# 7. Cinder: config, schema, services; wait until the scheduler knows the
 #    backend, then the volume type named after it.
 cinder_up() {
     cinder_config
@@ -132,18 +165,42 @@ cinder_up() {
 }
 phase cinder cinder_up
 
-# 7. The smoke volume and its RBD image.
-phase smoke smoke
+# 8. The rest of the cloud (--full).
+if ((FULL)); then
+    phase glance glance_up
+    phase nova nova_up
+fi
 
-# 8. Nothing of ours may listen beyond 127.0.0.1.
+# 9. The smoke volume and its RBD image; with --full also attached to a
+#    server.
+phase smoke smoke
+if ((FULL)); then
+    phase attach smoke_attach
+fi
+
+# 10. Nothing of ours may listen beyond 127.0.0.1.
 phase loopback check_loopback
+
+cloud_summary() {
+    ((FULL)) || return 0
+    cat <<EOF
+  glance     $GLANCE_URL (images $GUEST_IMAGE, $GUEST_IMAGE_QCOW2; RBD pool images)
+  nova       $NOVA_ENDPOINT (flavor $FLAVOR; server $SMOKE_SERVER)
+  backups    cinder-backup, Ceph driver, pool backups
+
+  a server's console (the guest prints what it sees on its disks):
+      openstack console log show $SMOKE_SERVER
+      virsh -c '$LIBVIRT_URI' console <instance-name>
+EOF
+}
 
 cat <<EOF
 
-cinder-ext stack is up ($((SECONDS - T0))s): driver $DRIVER, backend ${BACKENDS[*]}, cinder-volume $( ((THREADS)) && echo native threads || echo eventlet)
+cinder-ext stack is up ($((SECONDS - T0))s): driver $DRIVER, backend ${BACKENDS[*]}, cinder-volume $( ((THREADS)) && echo native threads || echo eventlet)$( ((FULL)) && echo ', full cloud')
 $(printf '  %s\n' "${PHASES[@]}")
   keystone   $KEYSTONE_URL
   cinder     http://$BIND:$CINDER_PORT/v3
+$(cloud_summary)
   state      $STATE (logs in $LOGS)
   smoke      volume $SMOKE_ID in pool volumes
 

@@ -15,7 +15,7 @@ Run with the clients venv's python (openstacksdk) against the cloud named
 in clouds.yaml.  One process per step instead of a dozen `openstack` CLI
 calls (each ~1.5 s of start-up); every step is idempotent.
 
-    cloud.py register PASSWORD PUBLIC_URL   cinder service user + catalog
+    cloud.py register USER PASSWORD NAME:TYPE=URL...   service user + catalog
     cloud.py backend-ready HOST@BACKEND TIMEOUT   wait for it, then its type
 """
 
@@ -27,41 +27,55 @@ import openstack
 CLOUD = 'cinder-ext'
 
 
-def register(conn, password, url):
-    """Service project, cinder user with admin on it, catalog entries."""
+def register(conn, user_name, password, *services):
+    """Service project, USER with admin on it, catalog entries.
+
+    Each of ``services`` is ``NAME:TYPE=URL``: the service's catalog name,
+    its type, and the URL of its public, internal and admin endpoints.
+    """
     ident = conn.identity
     domain = ident.find_domain('default', ignore_missing=False)
     project = (ident.find_project('service', domain_id=domain.id) or
                ident.create_project(name='service', domain_id=domain.id,
                                     description='Service accounts'))
-    user = ident.find_user('cinder', domain_id=domain.id)
+    user = ident.find_user(user_name, domain_id=domain.id)
     if user is None:
-        user = ident.create_user(name='cinder', domain_id=domain.id,
+        user = ident.create_user(name=user_name, domain_id=domain.id,
                                  password=password,
                                  default_project_id=project.id)
     else:
         # Keep the password in step with $STATE/passwords.
         ident.update_user(user, password=password)
-    role = ident.find_role('admin', ignore_missing=False)
-    if not ident.validate_user_has_project_role(project, user, role):
-        ident.assign_project_role_to_user(project, user, role)
-    # block-storage is the official service type; volumev3 is the legacy
-    # name some clients (and older tempest configs) still look up.
-    for name, stype in (('cinderv3', 'block-storage'),
-                        ('cinder', 'volumev3')):
-        services = [s for s in ident.services() if s.type == stype]
-        service = services[0] if services else ident.create_service(
-            name=name, type=stype, description='Cinder Volume Service')
-        have = {e.interface: e for e in ident.endpoints(service_id=service.id)}
-        for interface in ('public', 'internal', 'admin'):
-            endpoint = have.get(interface)
-            if endpoint is None:
-                ident.create_endpoint(service_id=service.id, url=url,
-                                      interface=interface,
-                                      region_id='RegionOne')
-            elif endpoint.url != url:
-                ident.update_endpoint(endpoint, url=url)
-    print('keystone: service project, cinder user, block-storage endpoints')
+    # admin for the service's own calls; service for the service-token
+    # checks other services make on requests it sends them
+    # ([service_user] send_service_user_token).
+    for role_name in ('admin', 'service'):
+        role = (ident.find_role(role_name) or
+                ident.create_role(name=role_name))
+        if not ident.validate_user_has_project_role(project, user, role):
+            ident.assign_project_role_to_user(project, user, role)
+    for spec in services:
+        name_type, url = spec.split('=', 1)
+        name, stype = name_type.split(':', 1)
+        _endpoints(ident, name, stype, url)
+    print('keystone: user %s, endpoints %s' % (
+        user_name, ' '.join(s.split('=', 1)[0] for s in services)))
+
+
+def _endpoints(ident, name, stype, url):
+    """Service TYPE (named NAME) with three endpoints at URL."""
+    services = [s for s in ident.services() if s.type == stype]
+    service = services[0] if services else ident.create_service(
+        name=name, type=stype, description=name)
+    have = {e.interface: e for e in ident.endpoints(service_id=service.id)}
+    for interface in ('public', 'internal', 'admin'):
+        endpoint = have.get(interface)
+        if endpoint is None:
+            ident.create_endpoint(service_id=service.id, url=url,
+                                  interface=interface,
+                                  region_id='RegionOne')
+        elif endpoint.url != url:
+            ident.update_endpoint(endpoint, url=url)
 
 
 def wait_backend(conn, host, timeout):

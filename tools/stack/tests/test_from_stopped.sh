@@ -5,7 +5,10 @@
 # no process may hold the stack's or the test bed's lock, and no daemon may
 # have inherited any descriptor of the scripts that started it.  Leaves
 # the stack up.  Prints "N passed, N failed" (run-tests.sh adds it up).
+#
+# Usage: test_from_stopped.sh [STACK-UP-FLAGS...]   (e.g. --full)
 set -uo pipefail
+FLAGS=("$@")
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
@@ -71,11 +74,11 @@ else
     ok "the test bed is down: stack-up.sh must boot it under its own lock"
 fi
 check_locks_free "stopping everything"
-run_timed "stack-up.sh with the test bed down" 600 bash "$REPO/tools/stack/stack-up.sh"
+run_timed "stack-up.sh ${FLAGS[*]} with the test bed down" 900 bash "$REPO/tools/stack/stack-up.sh" "${FLAGS[@]}"
 check_locks_free "stack-up.sh"
 run_timed "stack-down.sh right after" 120 bash "$REPO/tools/stack/stack-down.sh"
 check_locks_free "stack-down.sh"
-run_timed "stack-up.sh again" 300 bash "$REPO/tools/stack/stack-up.sh"
+run_timed "stack-up.sh ${FLAGS[*]} again" 300 bash "$REPO/tools/stack/stack-up.sh" "${FLAGS[@]}"
 check_locks_free "the second stack-up.sh"
 
 # Every daemon of the stack and the test bed: nothing of the scripts that
@@ -83,7 +86,9 @@ check_locks_free "the second stack-up.sh"
 # stand for what every script here passes down; a daemon holding one
 # would keep the caller's pipe open after the caller is done.
 mine=$(for fd in /proc/$$/fd/[12]; do readlink "$fd"; done | grep -v '^/dev/' | sort -u)
-leaks=$(for pid in $(cat "$STATE"/run/*.pid "$CEPH_DIR"/run/*.pid 2>/dev/null); do
+# With --full the servers' QEMU processes count too (libvirtd starts them).
+guests=$(pgrep -f -- "$STATE/nova/instances/" || true)
+leaks=$(for pid in $(cat "$STATE"/run/*.pid "$CEPH_DIR"/run/*.pid 2>/dev/null) $guests; do
     for fd in /proc/"$pid"/fd/*; do
         target=$(readlink "$fd" 2>/dev/null) || continue
         if [[ $target == *.lock ]] || grep -qxF -- "$target" <<<"$mine"; then
