@@ -10,7 +10,8 @@
 #   --threads              cinder-volume in native-thread mode
 #   -- ARGS                passed to `stestr run` (e.g. a test filter)
 #
-# Brings the stack up with these flags (stack-up.sh, idempotent), makes sure
+# Brings the full cloud up with these flags (stack-up.sh --full, idempotent:
+# attach tests need Nova and a guest), makes sure
 # stestr, testtools and ddt are in the stack's clients venv, then runs the
 # suite there with `stestr run --concurrency 2` and prints stestr's summary
 # and the slowest tests.  The exit code is stestr's: non-zero on a failure.
@@ -70,7 +71,7 @@ stack_ident() {
     done
     return 0
 }
-UP_ARGS=(--driver "$DRIVER")
+UP_ARGS=(--full --driver "$DRIVER")
 ((THREADS)) && UP_ARGS+=(--threads)
 for attempt in 1 2 3; do
     log "bash tools/stack/stack-up.sh ${UP_ARGS[*]}"

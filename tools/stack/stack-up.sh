@@ -150,8 +150,13 @@ phase keystone keystone_up
 
 # 6. Without --full, none of the rest of the cloud runs (not even a
 #    cinder-backup with the backup options cinder.conf no longer has).
+# cinder-backup's service record goes too: it would show as down.
+stop_full_cloud() {
+    stop_cloud
+    cinder_manage service remove cinder-backup "$CINDER_HOST" || true
+}
 if ((!FULL)) && cloud_started; then
-    phase cloud stop_cloud
+    phase cloud stop_full_cloud
 fi
 
 # 7. Cinder: config, schema, services; wait until the scheduler knows the

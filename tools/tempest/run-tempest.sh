@@ -145,8 +145,10 @@ stack_and_lock() {
         if [[ $(volume_start) == "$started" && $(<"$STATE/cinder/backend") == "$BACKEND" ]]; then
             VOLUME_START=$started
             osc volume service list -c Binary -c Host -c State
+            # grep -q would stop reading at the match: osc then dies of
+            # SIGPIPE on the next row, and pipefail fails the check.
             osc volume service list -f value -c Binary -c Host -c State |
-                grep -qx "cinder-volume $CINDER_HOST@$BACKEND up" ||
+                grep -x "cinder-volume $CINDER_HOST@$BACKEND up" >/dev/null ||
                 die "cinder-volume $CINDER_HOST@$BACKEND is not up"
             log "holding $STATE.lock until the end of the run (driver $DRIVER, $MODE)"
             return 0

@@ -10,7 +10,8 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The pool as client.admin sees it, through the ``rbd`` CLI.
+"""The pool as client.admin sees it, through the ``rbd`` CLI (and QEMU's
+tools for bytes at an offset).
 
 No rados bindings here: the suite runs in the clients virtualenv. The pool
 is shared with other test runs, so callers look at images by name and never
@@ -19,8 +20,11 @@ which would open every image and fail when another client removes one
 meanwhile.
 """
 
+import hashlib
 import json
+import os
 import subprocess
+import tempfile
 
 from cinder_ext.tests.e2e import stack
 
@@ -32,15 +36,18 @@ class RBDError(Exception):
     pass
 
 
-def rbd(*args):
-    """Run ``rbd`` as client.admin on the test bed; return stdout."""
-    cmd = ['rbd', '-c', stack.CEPH_CONF, '--id', 'admin'] + list(args)
+def _run(cmd):
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=TIMEOUT)
     if proc.returncode != 0:
         raise RBDError('%s: exit %s: %s' % (
             ' '.join(cmd), proc.returncode, proc.stderr.strip()))
     return proc.stdout
+
+
+def rbd(*args):
+    """Run ``rbd`` as client.admin on the test bed; return stdout."""
+    return _run(['rbd', '-c', stack.CEPH_CONF, '--id', 'admin'] + list(args))
 
 
 def rbd_json(*args):
@@ -52,8 +59,8 @@ def spec(name, snap=None):
     return path + '@' + snap if snap else path
 
 
-def images():
-    return rbd('ls', stack.POOL).split()
+def images(pool=None):
+    return rbd('ls', pool or stack.POOL).split()
 
 
 def trash():
@@ -122,6 +129,68 @@ def write(name, megabytes):
     """Write ``megabytes`` MiB of data into the image (rbd bench)."""
     rbd('bench', '--io-type', 'write', '--io-size', '4M', '--io-threads',
         '1', '--io-total', '%dM' % megabytes, spec(name))
+
+
+def _qemu_spec(name):
+    """The image as QEMU's rbd driver names it, opened as client.admin."""
+    return 'rbd:%s:conf=%s:id=admin' % (spec(name), stack.CEPH_CONF)
+
+
+def write_at(name, offset, data):
+    """Write ``data`` at byte ``offset`` of the image (qemu-io over librbd).
+
+    Works while a guest has the image attached: librbd hands the exclusive
+    lock over and back.
+    """
+    with tempfile.NamedTemporaryFile() as src:
+        src.write(data)
+        src.flush()
+        _run(['qemu-io', '-f', 'raw', '-c', 'write -s %s %d %d' % (
+            src.name, offset, len(data)), _qemu_spec(name)])
+
+
+def read_at(name, offset, length):
+    """``length`` bytes at byte ``offset`` (multiples of 512)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, 'out')
+        # The largest block (up to 4 MiB) that offset and length align to.
+        block = 4 * 1024 * 1024
+        while offset % block or length % block:
+            block //= 2
+        # qemu-img dd counts "count" from the start of the input, skipped
+        # blocks included.
+        _run(['qemu-img', 'dd', '-f', 'raw', '-O', 'raw', 'bs=%d' % block,
+              'skip=%d' % (offset // block),
+              'count=%d' % ((offset + length) // block),
+              'if=' + _qemu_spec(name), 'of=' + out])
+        with open(out, 'rb') as f:
+            data = f.read()
+    if len(data) != length:
+        raise RBDError('read %d bytes at %d of %s, not %d' % (
+            len(data), offset, name, length))
+    return data
+
+
+def image_sha256(name, pool=None):
+    """sha256 of the image's whole content (``rbd export`` to a pipe)."""
+    cmd = ['rbd', '-c', stack.CEPH_CONF, '--id', 'admin', 'export',
+           '--no-progress', '%s/%s' % (pool or stack.POOL, name), '-']
+    digest = hashlib.sha256()
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        for chunk in iter(lambda: proc.stdout.read(1 << 22), b''):
+            digest.update(chunk)
+        err = proc.stderr.read().decode(errors='replace')
+    if proc.returncode != 0:
+        raise RBDError('%s: exit %s: %s' % (' '.join(cmd), proc.returncode,
+                                            err.strip()))
+    return digest.hexdigest()
+
+
+def watchers(name):
+    """The clients that have the image open (QEMU while attached)."""
+    return rbd_json('status', spec(name)).get('watchers') or []
 
 
 def create(name, size_mb):

@@ -58,8 +58,12 @@ POOL_HOST = SERVICE_HOST + '#' + BACKEND
 # for that lock until it times out.
 LOCKED = os.environ.get('CINDER_EXT_E2E_STACK_LOCKED') == '1'
 
+# The suite runs on the full cloud (stack-up.sh --full): attach tests need
+# Nova and a guest, image tests Glance, backup tests cinder-backup.
 SERVICES = ('mariadb', 'rabbitmq', 'keystone', 'cinder-api',
-            'cinder-scheduler', 'cinder-volume')
+            'cinder-scheduler', 'cinder-volume', 'cinder-backup',
+            'glance-api', 'placement-api', 'network-stub', 'libvirtd',
+            'nova-api', 'nova-conductor', 'nova-scheduler', 'nova-compute')
 STACK_UP_TIMEOUT = 900
 
 _stamp = None  # the stack this process checked
@@ -67,7 +71,7 @@ _stamp_lock = threading.Lock()
 
 
 def stack_up_args():
-    args = ['--driver', DRIVER]
+    args = ['--full', '--driver', DRIVER]
     if THREADS:
         args.append('--threads')
     return args

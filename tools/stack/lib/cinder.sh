@@ -297,7 +297,7 @@ smoke() {
     for row in "${rows[@]}"; do
         read -r id status vtype <<<"$row"
         if [[ -z $keep && $status == available && $vtype == "$BACKEND" ]] &&
-            rbd_ls | grep -qx "volume-$id"; then
+            rbd_ls | grep -x "volume-$id" >/dev/null; then
             keep=$id
             continue
         fi

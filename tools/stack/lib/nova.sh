@@ -247,14 +247,16 @@ start_nova() {
     wait_for "nova-api on $NOVA_ENDPOINT" 120 nova-api curl -fsS -o /dev/null "http://$BIND:$NOVA_PORT/"
 }
 
-hypervisor_up() { osc hypervisor list -f value -c State 2>/dev/null | grep -qx up; }
+# grep without -q reads to the end: osc must not die of SIGPIPE.
+hypervisor_up() { osc hypervisor list -f value -c State 2>/dev/null | grep -x up >/dev/null; }
 
 # nova-compute registered, mapped to cell1 (discover_hosts) and its
 # resources in Placement; then the flavor.
 compute_ready() {
     local deadline=$((SECONDS + 180))
     if ! hypervisor_up; then
-        until osc compute service list --service nova-compute -f value -c State 2>/dev/null | grep -qx up; do
+        until osc compute service list --service nova-compute -f value -c State 2>/dev/null |
+            grep -x up >/dev/null; do
             daemon_pid nova-compute >/dev/null || die "nova-compute exited (see $LOGS/nova-compute.log)"
             ((SECONDS < deadline)) || die "nova-compute not up after 180s (see $LOGS/nova-compute.log)"
             sleep 1

@@ -74,11 +74,11 @@ else
     ok "the test bed is down: stack-up.sh must boot it under its own lock"
 fi
 check_locks_free "stopping everything"
-run_timed "stack-up.sh ${FLAGS[*]} with the test bed down" 900 bash "$REPO/tools/stack/stack-up.sh" "${FLAGS[@]}"
+run_timed "stack-up.sh${FLAGS[*]:+ ${FLAGS[*]}} with the test bed down" 900 bash "$REPO/tools/stack/stack-up.sh" "${FLAGS[@]}"
 check_locks_free "stack-up.sh"
 run_timed "stack-down.sh right after" 120 bash "$REPO/tools/stack/stack-down.sh"
 check_locks_free "stack-down.sh"
-run_timed "stack-up.sh ${FLAGS[*]} again" 300 bash "$REPO/tools/stack/stack-up.sh" "${FLAGS[@]}"
+run_timed "stack-up.sh${FLAGS[*]:+ ${FLAGS[*]}} again" 300 bash "$REPO/tools/stack/stack-up.sh" "${FLAGS[@]}"
 check_locks_free "the second stack-up.sh"
 
 # Every daemon of the stack and the test bed: nothing of the scripts that
