@@ -142,17 +142,25 @@ class ServerTestCase(base.E2ETestCase):
         """sha256 of the volume's bytes there, read from the pool."""
         return sha256(ceph.read_at(self.image(vol_id), offset, length))
 
+    def _guest_command(self, verb: str, done: str, server_id: str,
+                       vol_id: str, disk: str, offset: int,
+                       length: int) -> typing.Tuple[str, str]:
+        """Put a command in the sector; (token, sha256 the guest printed)."""
+        token = self.token()
+        after = len(self.events(server_id))
+        ceph.write_at(self.image(vol_id), 0, guestcmd.command_sector(
+            verb, token, offset, length))
+        event = self.wait_guest(server_id, done, after, token=token,
+                                disk=disk)
+        return token, event.sha256
+
     def guest_write(self, server_id: str, vol_id: str, disk: str,
                     offset: int = DATA_OFFSET,
                     length: int = DATA_LENGTH) -> str:
         """The guest writes its pattern there; returns the token."""
-        token = self.token()
-        after = len(self.events(server_id))
-        ceph.write_at(self.image(vol_id), 0, guestcmd.command_sector(
-            'write', token, offset, length))
-        event = self.wait_guest(server_id, 'wrote', after, token=token,
-                                disk=disk)
-        self.assertEqual(self.pattern_sha(token, length), event.sha256,
+        token, read_back = self._guest_command('write', 'wrote', server_id,
+                                               vol_id, disk, offset, length)
+        self.assertEqual(self.pattern_sha(token, length), read_back,
                          'what the guest read back')
         return token
 
@@ -160,12 +168,8 @@ class ServerTestCase(base.E2ETestCase):
                    offset: int = DATA_OFFSET,
                    length: int = DATA_LENGTH) -> str:
         """The sha256 of what the guest reads there."""
-        token = self.token()
-        after = len(self.events(server_id))
-        ceph.write_at(self.image(vol_id), 0, guestcmd.command_sector(
-            'read', token, offset, length))
-        return self.wait_guest(server_id, 'read', after, token=token,
-                               disk=disk).sha256
+        return self._guest_command('read', 'read', server_id, vol_id, disk,
+                                   offset, length)[1]
 
     def clear_command(self, vol_id: str) -> None:
         """Zero the command sector.

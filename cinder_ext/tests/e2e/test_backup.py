@@ -19,15 +19,15 @@ give back the volume byte for byte.
 
 import os
 
-from cinder_ext.tests.e2e import base
 from cinder_ext.tests.e2e import ceph
+from cinder_ext.tests.e2e import servers
 
 BACKUP_POOL = 'backups'
 MiB = 1024 * 1024
 BACKUP_TIMEOUT = 300
 
 
-class BackupTest(base.E2ETestCase):
+class BackupTest(servers.ServerTestCase):
 
     def setUp(self):
         super(BackupTest, self).setUp()
@@ -104,3 +104,17 @@ class BackupTest(base.E2ETestCase):
 
         self.delete_backup(incremental.id)
         self.delete_backup(full.id)
+
+    def test_backup_in_use(self):
+        """A backup of an attached volume holds what the guest wrote."""
+        vol = self.create_volume(size=1)
+        server = self.create_server()
+        disk = self.attach(server.id, vol.id)
+        token = self.guest_write(server.id, vol.id, disk)
+        backup = self.create_backup(vol.id, force=True)
+        self.wait_volume(vol.id, 'in-use')
+        restored = self.restore(backup.id)
+        self.assertEqual(self.pattern_sha(token),
+                         self.pool_sha(restored, servers.DATA_OFFSET))
+        self.detach(server.id, vol.id, disk)
+        self.wait_volume(vol.id, 'available')
