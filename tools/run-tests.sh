@@ -18,8 +18,11 @@
 #      a daemon); then, on that local Cinder stack (tools/stack) on our
 #      driver, the end-to-end suite through the real API with cinder-volume
 #      under eventlet and then native threads;
-#   4. Tempest's volume API tests and cinder-tempest-plugin's api and rbac
-#      suites on that stack.
+#   4. on the full cloud (stack-up.sh --full): Tempest's volume API tests,
+#      cinder-tempest-plugin's api, rbac and scenario suites and Tempest's
+#      scenario tests that use volumes; then the driver switch (volumes the
+#      in-tree driver made, used by Nova and cinder-backup after the switch
+#      to ours); then the full cloud from all stopped.
 # It ends with one "N passed, N failed" line over all of them.
 set -euo pipefail
 
@@ -81,7 +84,8 @@ if ((!QUICK)); then
     phase "stack from all stopped" bash tools/stack/tests/test_from_stopped.sh
     phase "e2e (eventlet)" bash tools/stack/run-e2e.sh
     phase "e2e (native threads)" bash tools/stack/run-e2e.sh --threads
-    phase "tempest" bash tools/tempest/run-tempest.sh
+    phase "tempest (full cloud)" bash tools/tempest/run-tempest.sh --full
+    phase "driver switch (full cloud)" bash tools/stack/tests/test_switch.sh
     phase "full cloud from stopped" bash tools/stack/tests/test_from_stopped.sh --full
 fi
 

@@ -114,6 +114,26 @@ def delete_volume(backend, name: str) -> None:
                                parent)
 
 
+def detach_from_parent(backend, name: str) -> None:
+    """Flatten ``name`` if it is a clone; release a Cinder clone parent.
+
+    For a volume whose every byte was just rewritten (reimage): no object
+    reads through to the parent any more, so the flatten copies nothing,
+    and the old parent (a Glance image's snapshot, a source volume's
+    ``.clone_snap``) is no longer held by a volume that does not use it.
+    Its own snapshots, if any, keep their parent as they must.
+    """
+    with backend.session() as session:
+        ioctx = session.ioctx(backend.pool)
+        info = session.run(images.inspect, ioctx, name)
+        if not info.parent:
+            return
+        clones.flatten(backend, session, backend.pool, name)
+        parent = _clone_parent(name, info)
+        if parent:
+            release_parent(backend, session, parent)
+
+
 def _release_parent_later(backend, parent) -> None:
     """``release_parent`` on a session of its own (see releases)."""
     with backend.session() as session:

@@ -37,6 +37,7 @@ from oslo_log import log as logging
 from oslo_utils import units
 
 from cinder_ext.ceph import transfer
+from cinder_ext.volume import deletion
 
 LOG = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ def copy_image_to_volume(backend, context, volume, image_service, image_id,
                                   tmp.name, overwrite=disable_sparse)
     LOG.debug('Wrote %d bytes of image %s into %s', written, image_id,
               volume.name)
+    if disable_sparse:
+        # Reimage: a clone (of the old image, of another volume) must not
+        # keep its parent, or the old Glance image can never be deleted.
+        deletion.detach_from_parent(backend, volume.name)
 
 
 def _streamable(image_meta) -> bool:

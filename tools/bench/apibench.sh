@@ -2,8 +2,10 @@
 # apibench.sh - the side-by-side API benchmark (tools/bench/apibench.py):
 # brings the local stack up with both drivers, then runs the benchmark with
 # the stack's clients venv.  Arguments go to apibench.py (--help).
+# cloudbench.sh, a link to this script, runs cloudbench.py the same way.
 #
 #   bash tools/bench/apibench.sh [--rounds N] [--mode eventlet|threads|both]
+#   bash tools/bench/cloudbench.sh [--rounds N]
 #
 # Leaves the stack up with both backends (ceph-ext, the default type, and
 # ceph-intree); `stack-up.sh` without --driver goes back to ours alone.
@@ -21,4 +23,4 @@ fi
 # into each mode it measures.
 [[ -x $STATE/venv-clients/bin/python ]] ||
     bash "$REPO/tools/stack/stack-up.sh" --driver both
-exec "$STATE/venv-clients/bin/python" "$REPO/tools/bench/apibench.py" "$@"
+exec "$STATE/venv-clients/bin/python" "$REPO/tools/bench/$(basename "$0" .sh).py" "$@"

@@ -144,6 +144,9 @@ keystone_up() {
         register_service glance "glance:image=$GLANCE_URL"
         register_service placement "placement:placement=$PLACEMENT_URL"
         register_service nova "nova:compute=$NOVA_ENDPOINT"
+        # The read-only network stub, so that clients (tempest) find the
+        # "no networks" answers Nova gets through endpoint_override.
+        register_service neutron "neutron:network=$NETWORK_URL"
     fi
 }
 phase keystone keystone_up

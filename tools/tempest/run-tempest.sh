@@ -2,15 +2,18 @@
 # shellcheck source-path=SCRIPTDIR
 # run-tempest.sh - the Tempest gate: tempest.api.volume and the
 # cinder-tempest-plugin api and rbac suites against the local stack of
-# tools/stack (Keystone + Cinder on the one-node Ceph; no Nova, Glance,
-# Neutron, Swift or cinder-backup).
+# tools/stack (Keystone + Cinder on the one-node Ceph); with --full, on the
+# whole cloud (Glance, Nova, cinder-backup), plus the plugin's scenario
+# suite and Tempest's scenario tests that use volumes.
 #
-# Usage: tools/tempest/run-tempest.sh [--driver cinder-ext|intree] [--threads]
-#            [--regex R] [--concurrency N] [--refresh-constraints]
+# Usage: tools/tempest/run-tempest.sh [--full] [--driver cinder-ext|intree]
+#            [--threads] [--regex R] [--concurrency N] [--refresh-constraints]
 #
+#   --full         stack-up.sh --full, tempest.conf with compute, image and
+#                  backup on, exclude-full.txt
 #   --driver D     stack driver, as for stack-up.sh (default cinder-ext)
 #   --threads      cinder-volume in native-thread mode, as for stack-up.sh
-#   --regex R      tests to run (default: the volume API suites, see REGEX)
+#   --regex R      tests to run (default: the volume suites, see REGEX)
 #   --concurrency N  tempest workers (default 2: the machine has 2 cores)
 #   --refresh-constraints  resolve the tempest venv afresh and rewrite
 #                  tools/tempest/constraints.txt (a deliberate update)
@@ -21,7 +24,7 @@
 # driver under the tests; tempest.conf for this cloud (lib/tempest_conf.py);
 # `tempest run` with tools/tempest/exclude.txt; the pool leak check.
 # The workspace is $STATE/tempest/workspace; results go to
-# $STATE/tempest/results/<time>-<driver>[-threads]/: the
+# $STATE/tempest/results/<time>-<driver>[-full][-threads]/: the
 # subunit stream, summary.txt (counts, failures with tracebacks, skips by
 # reason, timings), the pool listings and leak report, the tempest console
 # log and the cinder-api/scheduler/volume log lines written during the run.
@@ -34,6 +37,11 @@ TEMPEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # take_lock and fingerprint come from the stack's own helpers.
 # shellcheck source=../stack/lib/common.sh
 . "$TEMPEST_DIR/../stack/lib/common.sh"
+# GUEST_IMAGE and FLAVOR, for tempest.conf of the full cloud.
+# shellcheck source=../stack/lib/glance.sh
+. "$TEMPEST_DIR/../stack/lib/glance.sh"
+# shellcheck source=../stack/lib/nova.sh
+. "$TEMPEST_DIR/../stack/lib/nova.sh"
 set_log_tag run-tempest
 # die() in common.sh reads it: our failures are not the stack's, skip its
 # log tails.
@@ -42,8 +50,14 @@ NO_LOG_DUMP=1
 
 usage() { sed -n '3,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
-REGEX='(tempest\.api\.volume|cinder_tempest_plugin\.api|cinder_tempest_plugin\.rbac)'
+REGEX=''
+# The light stack: the volume API suites.  The full cloud adds the scenario
+# tests that use volumes (Tempest's: boot from volume, volume backup and
+# restore, snapshot patterns, attachments; the plugin's whole scenario suite).
+LIGHT_REGEX='(tempest\.api\.volume|cinder_tempest_plugin\.api|cinder_tempest_plugin\.rbac)'
+FULL_REGEX='(tempest\.api\.volume|cinder_tempest_plugin\.(api|rbac|scenario)|tempest\.scenario\.test_(volume_|stamp_pattern|snapshot_pattern|server_volume_attachment|minimum_basic|instances_with_cinder_volumes|encrypted_cinder_volumes|shelve_instance))'
 DRIVER=cinder-ext
+FULL=0
 THREADS=0
 CONCURRENCY=2
 REFRESH=0
@@ -59,6 +73,7 @@ while (($#)); do
             shift
             ;;
         --threads) THREADS=1 ;;
+        --full) FULL=1 ;;
         --refresh-constraints) REFRESH=1 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -81,7 +96,18 @@ EXCLUDE=$TEMPEST_DIR/exclude.txt
 WS=$STATE/tempest/workspace
 MODE=eventlet SUFFIX=''
 STACK_FLAGS=(--driver "$DRIVER")
+CONF_FLAGS=()
+SERVICE_LOGS=(cinder-api cinder-scheduler cinder-volume)
 if ((THREADS)); then MODE=threads SUFFIX=-threads STACK_FLAGS+=(--threads); fi
+if ((FULL)); then
+    REGEX=${REGEX:-$FULL_REGEX}
+    EXCLUDE=$TEMPEST_DIR/exclude-full.txt
+    SUFFIX=-full$SUFFIX
+    STACK_FLAGS+=(--full)
+    CONF_FLAGS=(--full --image "$GUEST_IMAGE" --flavor "$FLAVOR")
+    SERVICE_LOGS+=(cinder-backup glance-api nova-api nova-compute)
+fi
+REGEX=${REGEX:-$LIGHT_REGEX}
 mkdir -p "$STATE" "$LOGS"
 OUT=$STATE/tempest/results/$(date -u +%Y%m%dT%H%M%SZ)-$DRIVER$SUFFIX
 mkdir -p "$OUT"
@@ -174,14 +200,13 @@ tempest_config() {
         . "$STATE/passwords"
         export ADMIN_PASSWORD
         "$VENV/bin/python" "$TEMPEST_DIR/lib/tempest_conf.py" --keystone "$KEYSTONE_URL" \
-            --backend "$BACKEND" --workspace "$WS" --out "$WS/etc/tempest.conf"
+            --backend "$BACKEND" --workspace "$WS" --out "$WS/etc/tempest.conf" "${CONF_FLAGS[@]}"
     ) || die "writing tempest.conf failed"
 }
 
 # 4. The run.  The pool is listed before and after (leak check); the service
 #    logs are cut at their current size so that the lines of this run can be
 #    kept with the results.
-SERVICE_LOGS=(cinder-api cinder-scheduler cinder-volume)
 declare -A LOG_OFFSET=()
 tempest_run() {
     local s rc=0 runs
@@ -227,10 +252,13 @@ phase leaks leak_check
 
 VALID=1
 [[ $(volume_start) == "$VOLUME_START" ]] || VALID=0
-ln -sfn "${OUT##*/}" "$STATE/tempest/results/latest-$DRIVER-$MODE"
+LATEST=latest-$DRIVER-$MODE
+((FULL)) && LATEST=latest-$DRIVER-full-$MODE
+ln -sfn "${OUT##*/}" "$STATE/tempest/results/$LATEST"
 {
     printf '\n== run\n'
-    printf 'driver %s (backend %s), cinder-volume %s, concurrency %s\n' "$DRIVER" "$BACKEND" "$MODE" "$CONCURRENCY"
+    printf 'driver %s (backend %s), cinder-volume %s, concurrency %s, %s stack\n' "$DRIVER" "$BACKEND" "$MODE" \
+        "$CONCURRENCY" "$( ((FULL)) && echo full || echo light)"
     printf 'regex %s\nexclude list %s (%d entries)\n' "$REGEX" "$EXCLUDE" "$(grep -cv '^[[:space:]]*\(#\|$\)' "$EXCLUDE")"
     ((VALID)) || echo 'INVALID: cinder-volume was restarted or the backend switched during the run'
     printf 'phases:\n'

@@ -143,6 +143,27 @@ class TestImageTransfer(base.DriverTestCase):
         self.assertEqual(b'z' + bytes(4 * MiB - 1),
                          self.read(clone.name, 4 * MiB))
 
+    def test_reimage_detaches_a_clone_from_its_parent(self):
+        # Nova's rebuild of a volume-backed server reimages the root volume,
+        # which was often a clone: afterwards it holds exactly the new image
+        # and no longer pins its parent (the source's .clone_snap goes).
+        src = self.volume()
+        self.driver.create_volume(src)
+        self.addCleanup(self.driver.delete_volume, src)
+        self.write_pattern(src.name, b'\xcc' * (8 * MiB))
+        clone = self.volume()
+        self.driver.create_cloned_volume(clone, src)
+        self.addCleanup(self.driver.delete_volume, clone)
+        self.assertIsNotNone(self.parent_of(clone.name))
+        image = b'rebuilt!' * (512 * KiB)  # 4 MiB: half the old data
+        self.glance.add('img-rebuild', image)
+        self.driver.copy_image_to_volume(self.ctx, clone, self.glance,
+                                         'img-rebuild', disable_sparse=True)
+        self.assertIsNone(self.parent_of(clone.name))
+        self.assertEqual([], self.snap_names(src.name))
+        self.assertEqual(image + bytes(4 * MiB),
+                         self.read(clone.name, 8 * MiB))
+
     def test_raw_upload_streams(self):
         vol = self.volume()
         vol.volume_type = fake_volume.fake_volume_type_obj(self.ctx)

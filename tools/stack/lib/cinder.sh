@@ -80,6 +80,12 @@ register_service() {
 # look up.
 keystone_register() {
     register_service cinder "cinderv3:block-storage=$CINDER_ENDPOINT" "cinder:volumev3=$CINDER_ENDPOINT"
+    if ((FULL)) && [[ ! -s $INTERNAL_TENANT ]]; then
+        mkdir -p "$STATE/cinder"
+        cloud_py internal-tenant cinder-internal >"$INTERNAL_TENANT.new" &&
+            mv "$INTERNAL_TENANT.new" "$INTERNAL_TENANT" ||
+            die "creating Cinder's internal tenant failed"
+    fi
 }
 
 # cinder.conf: written whole each run into a temporary file, the backend
@@ -108,6 +114,7 @@ rootwrap_config = $d/rootwrap.conf
 osapi_volume_listen = $BIND
 osapi_volume_listen_port = $CINDER_PORT
 $(cinder_backup_options)
+$(cinder_internal_tenant_options)
 
 [database]
 connection = mysql+pymysql://cinder:$DB_PASSWORD@$BIND:$MYSQL_PORT/cinder?charset=utf8mb4
@@ -127,12 +134,15 @@ helper_command = $helper
 helper_command = $helper
 $(cinder_nova_sections)
 EOF
-    local backend
+    local backend extra=()
+    # The image-volume cache: images Cinder cannot clone (qcow2, other
+    # stores) are downloaded once per backend, then cloned.
+    ((FULL)) && extra=(--set image_volume_cache_enabled=True)
     for backend in "${BACKENDS[@]}"; do
         "$PYTHON" "$REPO/cinder_ext/backend_section.py" --config-file "$new" \
             --backend "$backend" --pool volumes --user cinder \
             --ceph-conf "$CEPH_DIR/ceph.conf" --secret-uuid "$RBD_SECRET_UUID" \
-            --driver "$(backend_driver "$backend")" ||
+            --driver "$(backend_driver "$backend")" "${extra[@]}" ||
             die "backend_section.py failed"
     done
     if replace_if_changed "$CINDER_CONF"; then
@@ -167,6 +177,17 @@ backup_ceph_conf = $CEPH_DIR/ceph.conf
 backup_ceph_user = cinder-backup
 backup_ceph_pool = backups
 EOF
+}
+
+# ... Cinder's internal tenant, which owns the image-volume cache entries
+# (keystone_register makes it) ...
+INTERNAL_TENANT=$STATE/cinder/internal-tenant
+cinder_internal_tenant_options() {
+    ((FULL)) || return 0
+    local project user
+    read -r project user <"$INTERNAL_TENANT"
+    printf 'cinder_internal_tenant_project_id = %s\ncinder_internal_tenant_user_id = %s\n' \
+        "$project" "$user"
 }
 
 # ... and the Nova account Cinder uses to tell Nova about extended in-use

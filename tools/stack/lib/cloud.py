@@ -17,6 +17,7 @@ calls (each ~1.5 s of start-up); every step is idempotent.
 
     cloud.py register USER PASSWORD NAME:TYPE=URL...   service user + catalog
     cloud.py backend-ready HOST@BACKEND TIMEOUT   wait for it, then its type
+    cloud.py internal-tenant NAME   project + user NAME: "PROJECT_ID USER_ID"
 """
 
 import sys
@@ -118,6 +119,23 @@ def volume_type(conn, name):
     print('volume type %s -> volume_backend_name=%s' % (name, name))
 
 
+def internal_tenant(conn, name):
+    """Cinder's internal tenant (the owner of image-volume cache entries).
+
+    Cinder only needs the ids: it never authenticates as this user, so the
+    user has no password and no role.
+    """
+    ident = conn.identity
+    domain = ident.find_domain('default', ignore_missing=False)
+    project = (ident.find_project(name, domain_id=domain.id) or
+               ident.create_project(
+                   name=name, domain_id=domain.id,
+                   description="Cinder's internal tenant (image cache)"))
+    user = (ident.find_user(name, domain_id=domain.id) or
+            ident.create_user(name=name, domain_id=domain.id))
+    print(project.id, user.id)
+
+
 def main(argv):
     conn = openstack.connect(cloud=CLOUD)
     cmd, args = argv[1], argv[2:]
@@ -128,6 +146,8 @@ def main(argv):
         # The volume type is named after the backend (host@BACKEND).
         return (wait_backend(conn, host, timeout) or
                 volume_type(conn, host.split('@', 1)[1]))
+    if cmd == 'internal-tenant':
+        return internal_tenant(conn, *args)
     raise SystemExit('unknown command %s' % cmd)
 
 

@@ -9,9 +9,10 @@
 #    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 #    License for the specific language governing permissions and limitations
 #    under the License.
-"""Write tempest.conf for the volume-only cloud of tools/stack.
+"""Write tempest.conf for the cloud of tools/stack.
 
     tempest_conf.py --keystone URL --backend NAME --workspace DIR --out FILE
+        [--full --image NAME --flavor NAME]
 
 The admin password comes from the environment (ADMIN_PASSWORD), never from
 the command line.  What can be asked of the cloud is asked, not assumed:
@@ -22,7 +23,10 @@ the command line.  What can be asked of the cloud is asked, not assumed:
 - that the scheduler has a pool of backend NAME, and what that pool reports
   as storage_protocol and vendor_name (the volume type tests create types
   with these as extra specs: a mismatch shows as "No valid backend", so it
-  is reported here, before the run).
+  is reported here, before the run);
+- with --full (stack-up.sh --full: Glance, Nova, cinder-backup and the
+  read-only network stub), the compute microversion range, the guest
+  image's and the flavor's ids.
 
 Standard library only: it runs with the tempest venv's python.
 """
@@ -49,14 +53,41 @@ FEATURES = {
     'volume_revert': True,             # cinder-tempest-plugin option
     'extend_volume_with_snapshot': True,
     'consistency_group': False,        # plugin option; see the README
-    'extend_attached_volume': False,   # needs Nova
-    'extend_attached_encrypted_volume': False,  # needs Nova and Barbican
+    'extend_attached_volume': False,   # needs Nova: on with --full
+    'extend_attached_encrypted_volume': False,  # needs Barbican
     # Despite its name it also gates test_volume_from_snapshot_cascade_delete
     # (no image involved); the image tests it gates skip for Glance anyway.
     'enable_volume_image_dep_tests': True,
-    'backup': False,                   # no cinder-backup in the stack
+    'backup': False,                   # cinder-backup: on with --full
+    # cinder-tempest-plugin's scenario: volumes created in parallel.
+    'concurrency_tests': True,
     'multi_backend': False,            # one backend
     'replication': False,              # no second Ceph cluster
+}
+
+
+# What the full cloud adds (--full): the services tempest may use, and the
+# features that then work on both drivers.
+FULL_FEATURES = {
+    'extend_attached_volume': True,
+    'backup': True,
+}
+# [compute-feature-enabled] of the full stack: one compute host, servers
+# without NICs, no console proxies; what is on is what the volume tests use.
+COMPUTE_FEATURES = {
+    'volume_multiattach': True,
+    'attach_encrypted_volume': False,   # no Barbican
+    'console_output': True,
+    'snapshot': True,
+    'shelve': False,
+    'resize': False,
+    'cold_migration': False,
+    'live_migration': False,
+    'vnc_console': False,
+    'spice_console': False,
+    'serial_console': False,
+    'rescue': False,
+    'interface_attach': False,
 }
 
 
@@ -81,32 +112,90 @@ def admin_token(keystone, password):
     return headers['X-Subject-Token'], data['token']
 
 
-def volume_endpoint(token):
-    """(catalog type, public URL) of Cinder's v3 API."""
-    for wanted in ('block-storage', 'volumev3'):
+def public_endpoint(token, *types):
+    """(catalog type, public URL) of the first of TYPES in the catalog."""
+    for wanted in types:
         for service in token['catalog']:
             if service['type'] != wanted:
                 continue
             for endpoint in service['endpoints']:
                 if endpoint['interface'] == 'public':
                     return wanted, endpoint['url']
-    raise SystemExit('no block-storage/volumev3 public endpoint in catalog')
+    raise SystemExit('no %s public endpoint in catalog' % '/'.join(types))
+
+
+def versions_document(root):
+    try:
+        _, doc = request(root)
+    except urllib.error.HTTPError as exc:
+        # Cinder and Nova answer their unversioned root with 300 Multiple
+        # Choices.
+        if exc.code != 300:
+            raise
+        doc = json.load(exc)
+    return doc
 
 
 def microversions(url):
     """(min, max) microversion of the v3 API, from the version document."""
     root = url.split('/v3', 1)[0] + '/'
-    try:
-        _, doc = request(root)
-    except urllib.error.HTTPError as exc:
-        # Cinder answers its unversioned root with 300 Multiple Choices.
-        if exc.code != 300:
-            raise
-        doc = json.load(exc)
-    for version in doc['versions']:
+    for version in versions_document(root)['versions']:
         if version['id'] == 'v3.0':
             return version['min_version'], version['version']
     raise SystemExit('no v3.0 in the version document of %s' % root)
+
+
+def compute_microversions(url):
+    """(min, max) microversion of Nova's v2.1 API."""
+    root = url.split('/v2.1', 1)[0] + '/'
+    for version in versions_document(root)['versions']:
+        if version['id'] == 'v2.1':
+            return version['min_version'], version['version']
+    raise SystemExit('no v2.1 in the version document of %s' % root)
+
+
+def find_id(url, auth, key, name):
+    """The id of the one resource named NAME in list KEY at URL."""
+    _, doc = request(url, headers={'X-Auth-Token': auth})
+    found = [item['id'] for item in doc[key] if item['name'] == name]
+    if len(found) != 1:
+        raise SystemExit('%d resources named %s at %s, want 1'
+                         % (len(found), name, url))
+    return found[0]
+
+
+def full_sections(token, auth, args):
+    """The sections that tell tempest about Nova, Glance and backups."""
+    _, compute_url = public_endpoint(token, 'compute')
+    _, image_url = public_endpoint(token, 'image')
+    cmin, cmax = compute_microversions(compute_url)
+    image = find_id(image_url.rstrip('/') + '/v2/images?name=' + args.image,
+                    auth, 'images', args.image)
+    flavor = find_id(compute_url + '/flavors', auth, 'flavors', args.flavor)
+    return {
+        'compute': {
+            'image_ref': image,
+            'image_ref_alt': image,
+            'flavor_ref': flavor,
+            'flavor_ref_alt': flavor,
+            'min_compute_nodes': '1',
+            'min_microversion': cmin,
+            'max_microversion': cmax,
+            'build_timeout': '300',
+        },
+        'compute-feature-enabled': {
+            k: str(v) for k, v in COMPUTE_FEATURES.items()},
+        'image': {
+            'catalog_type': 'image',
+            'region': 'RegionOne',
+            'endpoint_type': 'publicURL',
+        },
+        'network': {
+            # No project networks: tempest must not try to make any.
+            'project_networks_reachable': 'False',
+        },
+        'network-feature-enabled': {'floating_ips': 'False'},
+    }
 
 
 def backend_pool(url, auth, backend):
@@ -120,17 +209,8 @@ def backend_pool(url, auth, backend):
     raise SystemExit('the scheduler has no pool of backend %s' % backend)
 
 
-def build(args, password):
-    auth, token = admin_token(args.keystone, password)
-    ctype, url = volume_endpoint(token)
-    vmin, vmax = microversions(url)
-    caps = backend_pool(url, auth, args.backend)
-    for key, want in (('storage_protocol', STORAGE_PROTOCOL),
-                      ('vendor_name', VENDOR_NAME)):
-        if caps.get(key) != want:
-            print('tempest_conf: WARNING pool of %s reports %s=%r, tempest '
-                  'is configured for %r' % (args.backend, key, caps.get(key),
-                                            want), file=sys.stderr)
+def base_config(args, password):
+    """Everything but the volume sections and what --full adds."""
     conf = configparser.RawConfigParser()
     conf.optionxform = str
     conf['DEFAULT'] = {
@@ -154,9 +234,14 @@ def build(args, password):
         'region': 'RegionOne',
     }
     conf['identity-feature-enabled'] = {'api_v2': 'False'}
+    # With --full, 'neutron' is the stack's read-only network stub: it lets
+    # tempest run the volume classes that ask for a default network
+    # (create_isolated_networks is off, so none is made) and answers its
+    # security-group cleanup with "none".
+    full = str(args.full)
     conf['service_available'] = {
-        'cinder': 'True', 'nova': 'False', 'glance': 'False',
-        'neutron': 'False', 'swift': 'False', 'barbican': 'False',
+        'cinder': 'True', 'nova': full, 'glance': full, 'neutron': full,
+        'swift': 'False', 'barbican': 'False',
     }
     # oslo.policy 4.4+ always enforces scope (Cinder 29 has no switch left):
     # tempest must use the reader/member personas the cloud expects.
@@ -166,6 +251,21 @@ def build(args, password):
     # from a multiattach type (no server): a backend feature of both RBD
     # drivers.  No other test of the volume suites reads it.
     conf['compute-feature-enabled'] = {'volume_multiattach': 'True'}
+    return conf
+
+
+def build(args, password):
+    auth, token = admin_token(args.keystone, password)
+    ctype, url = public_endpoint(token, 'block-storage', 'volumev3')
+    vmin, vmax = microversions(url)
+    caps = backend_pool(url, auth, args.backend)
+    for key, want in (('storage_protocol', STORAGE_PROTOCOL),
+                      ('vendor_name', VENDOR_NAME)):
+        if caps.get(key) != want:
+            print('tempest_conf: WARNING pool of %s reports %s=%r, tempest '
+                  'is configured for %r' % (args.backend, key, caps.get(key),
+                                            want), file=sys.stderr)
+    conf = base_config(args, password)
     conf['volume'] = {
         'catalog_type': ctype,
         'endpoint_type': 'publicURL',
@@ -179,8 +279,12 @@ def build(args, password):
         'manage_snapshot_ref': 'source-name,snapshot-%s',
         'build_timeout': '300',
     }
+    features = dict(FEATURES, **(FULL_FEATURES if args.full else {}))
     conf['volume-feature-enabled'] = {
-        k: str(v) for k, v in FEATURES.items()}
+        k: str(v) for k, v in features.items()}
+    if args.full:
+        conf['volume']['backup_driver'] = 'ceph'
+        conf.read_dict(full_sections(token, auth, args))
     return conf, ctype, vmin, vmax
 
 
@@ -190,7 +294,13 @@ def main():
     parser.add_argument('--backend', required=True)
     parser.add_argument('--workspace', required=True)
     parser.add_argument('--out', required=True)
+    parser.add_argument('--full', action='store_true',
+                        help='the cloud of stack-up.sh --full')
+    parser.add_argument('--image', help='guest image name (--full)')
+    parser.add_argument('--flavor', help='flavor name (--full)')
     args = parser.parse_args()
+    if args.full and not (args.image and args.flavor):
+        parser.error('--full needs --image and --flavor')
     password = os.environ.get('ADMIN_PASSWORD')
     if not password:
         raise SystemExit('ADMIN_PASSWORD is not set')

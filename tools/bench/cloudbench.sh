@@ -1,0 +1,1 @@
+apibench.sh
