@@ -37,6 +37,23 @@ def eventlet_active():
     return bool(patcher and patcher.is_monkey_patched('thread'))
 
 
+def inline_tpool_without_eventlet() -> bool:
+    """In native-thread mode, make ``eventlet.tpool`` run calls inline.
+
+    Cinder 29 still wraps image downloads and uploads in ``tpool.Proxy``
+    (``image_utils.fetch``, ``upload_volume``). Without monkey patching,
+    tpool hands each answer to the hub of the thread that used it first, so
+    the same call from any other thread waits forever. With no hub to
+    protect, running the call in the calling thread is what tpool is for.
+    Returns True when it changed eventlet's setting.
+    """
+    if eventlet_active():
+        return False
+    from eventlet import tpool
+    tpool.set_num_threads(0)
+    return True
+
+
 def call(func, *args, **kwargs):
     """Run ``func(*args, **kwargs)`` where it cannot block the hub."""
     if eventlet_active():

@@ -22,8 +22,10 @@ each round. Per driver and round:
 - attach a new 1 GiB volume to the stack's ``smoke`` server (request until
   the volume is ``in-use``) and detach it (until ``available``);
 - a volume from a raw 1 GiB and a raw 10 GiB image of Glance's RBD store
-  (both drivers clone these copy-on-write) and from a qcow2 1 GiB image
-  (downloaded and converted), until ``available``;
+  (both drivers clone these copy-on-write) and from a qcow2 1 GiB image,
+  until ``available``: first with the image-volume cache empty (downloaded
+  and converted, then the cache entry cloned from the new volume), then
+  again (a clone of the cache entry); the entry is evicted after the round;
 - a full backup of a 1 GiB volume holding 1 GiB of data (Ceph backup
   driver, until the backup is ``available``), and its restore onto a new
   volume of the same driver (until that volume is ``available``); the
@@ -65,7 +67,8 @@ IMAGES = {
 OPS = (('attach', None), ('detach', None),
        ('image to volume, raw 1 GiB', 'cloudbench-raw-1g'),
        ('image to volume, raw 10 GiB', 'cloudbench-raw-10g'),
-       ('image to volume, qcow2 1 GiB', 'cloudbench-qcow2-1g'),
+       ('image to volume, qcow2 1 GiB, cache miss', 'cloudbench-qcow2-1g'),
+       ('image to volume, qcow2 1 GiB, cache hit', 'cloudbench-qcow2-1g'),
        ('backup, 1 GiB of data', None), ('restore, 1 GiB', None))
 NOISE = 1.05
 
@@ -173,6 +176,14 @@ class Round(object):
         self.volumes.append(ident)
         self.cloud.wait('volumes', ident, 'available')
 
+    def evict(self, image_id):
+        """Delete the image's cache entries (volumes ``image-<id>``)."""
+        entries = self.cloud.request(
+            'GET', '/volumes?all_tenants=1&name=image-%s' % image_id)
+        for entry in entries['volumes']:
+            self.cloud.request('DELETE', '/volumes/%s' % entry['id'])
+            self.cloud.wait('volumes', entry['id'], None)
+
     def attach_detach(self, server):
         vol = self.new_volume()
 
@@ -235,10 +246,13 @@ def run(cloud, conn, images, rounds):
             one = Round(cloud, conn, impl, vtype, samples)
             try:
                 one.attach_detach(server)
+                qcow2 = images['cloudbench-qcow2-1g']
+                one.evict(qcow2)
                 for op, name in OPS:
                     if name:
                         one.timed(op, one.volume_from_image, images[name],
                                   IMAGES[name][1])
+                one.evict(qcow2)
                 one.backup_restore(verify=number == 0)
             except Exception as error:
                 errors.append('%s round %d: %s' % (impl, number + 1, error))

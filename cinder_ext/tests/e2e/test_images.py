@@ -24,7 +24,6 @@ import os
 import tempfile
 
 from openstack import exceptions
-import testtools
 
 from cinder_ext.tests.e2e import base
 from cinder_ext.tests.e2e import ceph
@@ -36,11 +35,6 @@ GUEST_RAW = os.path.join(stack.STATE, 'guest', 'cinder-ext-guest.raw')
 GUEST_QCOW2 = os.path.join(stack.STATE, 'guest', 'cinder-ext-guest.qcow2')
 QCOW2_IMAGE = 'cinder-ext-guest-qcow2'
 IMAGE_TIMEOUT = 300
-# Cinder 29 in native-thread mode, any driver: image_utils.fetch hands the
-# download file to eventlet.tpool.Proxy, whose calls wait for an eventlet
-# hub that no thread runs, so a create that must download hangs.
-DOWNLOAD_HANGS = 'Cinder 29 in native-thread mode hangs downloading an '\
-    'image (eventlet tpool in cinder.image.image_utils.fetch), any driver'
 
 
 def file_sha256(path):
@@ -175,7 +169,6 @@ class ImageTest(servers.ServerTestCase):
             self.ids.append(entry.id)
             self.delete_volume(entry.id)
 
-    @testtools.skipIf(stack.THREADS, DOWNLOAD_HANGS)
     def test_volume_from_qcow2_image_is_converted(self):
         # An image of its own: the stack's qcow2 image may be cached.
         image = self.upload_image(GUEST_QCOW2, 'qcow2')
@@ -184,7 +177,6 @@ class ImageTest(servers.ServerTestCase):
         self.assertIsNone(ceph.parent(self.image(vol.id)))
         self.assert_holds_guest(vol.id)
 
-    @testtools.skipIf(stack.THREADS, DOWNLOAD_HANGS)
     def test_image_volume_cache_clones_and_eviction(self):
         # The full stack enables Cinder's image-volume cache. The first
         # volume from an image Cinder cannot clone is converted, and the

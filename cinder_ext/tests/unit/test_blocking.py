@@ -87,6 +87,31 @@ class CallTestCase(base.TestCase):
         self.assertRaises(KeyError, blocking.call, Target().fail)
 
 
+class InlineTpoolTestCase(base.TestCase):
+
+    def setUp(self):
+        super(InlineTpoolTestCase, self).setUp()
+        from eventlet import tpool
+        self.addCleanup(tpool.set_num_threads, tpool._nthreads)
+        self.tpool = tpool
+
+    def test_inline_in_native_thread_mode(self):
+        with mock.patch.object(blocking, 'eventlet_active',
+                               return_value=False):
+            self.assertTrue(blocking.inline_tpool_without_eventlet())
+        # A tpool.Proxy call now runs here, in the calling thread.
+        target = Target()
+        self.assertEqual(48, self.tpool.Proxy(target).grow(3, factor=2))
+        self.assertEqual([threading.get_ident()], target.threads)
+
+    def test_untouched_under_eventlet(self):
+        self.tpool.set_num_threads(7)
+        with mock.patch.object(blocking, 'eventlet_active',
+                               return_value=True):
+            self.assertFalse(blocking.inline_tpool_without_eventlet())
+        self.assertEqual(7, self.tpool._nthreads)
+
+
 class OffloadedTestCase(base.TestCase):
 
     def test_methods_go_through_call(self):

@@ -307,6 +307,28 @@ class DriverTransferTestCase(AioMixin, base.DriverTestCase):
                          else OBJECT - BLOCK, zeroed)
         self.assertNoLeftOpenImages()
 
+    @ddt.data(True, False)
+    def test_reimage_detaches_a_clone(self, disable_sparse):
+        # Only a reimage (disable_sparse) rewrites every byte, so only then
+        # may the clone drop its parent, and the source its .clone_snap.
+        self.use_aio()
+        drv = self.make_driver()
+        src, vol = self.volume(), self.volume()
+        drv.create_volume(src)
+        drv.create_cloned_volume(vol, src)
+
+        def fetch_to_raw(ctx, svc, image_id, path, *args, **kwargs):
+            with open(path, 'wb') as f:
+                f.write(b'new' + bytes(BLOCK))
+        with mock.patch.object(image_utils, 'fetch_to_raw', fetch_to_raw):
+            drv.copy_image_to_volume(self.ctx, vol, None, 'img',
+                                     disable_sparse=disable_sparse)
+        self.assertEqual(disable_sparse,
+                         self.cluster.parent_of(vol.name) is None)
+        self.assertEqual([] if disable_sparse else [vol.name + '.clone_snap'],
+                         self.cluster.snap_names(src.name))
+        self.assertNoLeftOpenImages()
+
     def test_upload_streams_raw_without_temp_file(self):
         self.use_aio()
         drv = self.make_driver()

@@ -33,6 +33,7 @@ from oslo_service import loopingcall
 from oslo_utils import units
 
 from cinder_ext.ceph import bindings
+from cinder_ext.ceph import blocking
 from cinder_ext.ceph import connection
 from cinder_ext.ceph import images
 from cinder_ext.volume import backend as backend_mod
@@ -115,6 +116,9 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
     # -- setup ---------------------------------------------------------
 
     def do_setup(self, context):
+        if blocking.inline_tpool_without_eventlet():
+            LOG.info('Native-thread mode: eventlet.tpool calls run inline '
+                     '(Cinder image transfers would hang in tpool.Proxy)')
         validation.check_configuration(self.configuration)
         validation.check_no_replication(self.configuration,
                                         self._active_backend_id)

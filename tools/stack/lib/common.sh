@@ -397,7 +397,11 @@ stop_cloud() {
         done < <(virsh -c "$LIBVIRT_URI" list --name 2>/dev/null)
     fi
     stop_listed "guest QEMU processes" guest_pids
-    stop_wave nova-compute nova-api nova-conductor nova-scheduler glance-api placement-api \
-        network-stub cinder-backup
+    # Every cloud service at once, then libvirtd, which nova-compute uses.
+    local service services=()
+    for service in "${CLOUD_SERVICES[@]}"; do
+        [[ $service == libvirtd ]] || services+=("$service")
+    done
+    stop_wave "${services[@]}"
     stop_wave libvirtd
 }
