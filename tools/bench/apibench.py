@@ -32,14 +32,11 @@ Writes ``api.txt`` (the tables) and ``api-<mode>.json`` (the samples, for
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 import apicalls
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 DRIVERS = (('in-tree', 'ceph-intree'), ('ours', 'ceph-ext'))
 MODES = ('eventlet', 'threads')
 # Ours may be at most this much slower than the in-tree driver (noise).
@@ -60,7 +57,7 @@ def parse_args(argv):
                              'burst varies by 20%% from one to the next)')
     parser.add_argument('--mode', choices=MODES + ('both',), default='both')
     parser.add_argument('--out-dir',
-                        default=os.path.join(REPO, 'doc', 'source',
+                        default=os.path.join(apicalls.REPO, 'doc', 'source',
                                              'benchmarks'))
     parser.add_argument('--no-stack', action='store_true',
                         help='use the stack as it is (it must run --driver '
@@ -72,15 +69,8 @@ def parse_args(argv):
 
 
 def stack_up(mode):
-    flags = ['--driver', 'both'] + (['--threads'] if mode == 'threads'
-                                    else [])
-    apicalls.log('stack-up.sh %s', ' '.join(flags))
-    out = subprocess.run(
-        ['bash', os.path.join(REPO, 'tools', 'stack', 'stack-up.sh')] +
-        flags, capture_output=True, text=True)
-    if out.returncode:
-        sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
-        raise SystemExit('stack-up.sh %s failed' % ' '.join(flags))
+    apicalls.stack_up(['--driver', 'both'] +
+                      (['--threads'] if mode == 'threads' else []))
 
 
 def run_mode(cloud, args, mode):
@@ -119,17 +109,9 @@ def run_mode(cloud, args, mode):
 
 
 def summarize(mode, samples):
-    rows = []
-    for op in apicalls.OPS + apicalls.BURST_OPS:
-        per = samples.get(op, {})
-        theirs = apicalls.median(per.get('in-tree'))
-        ours = apicalls.median(per.get('ours'))
-        if theirs is None or ours is None:
-            continue
-        ratio = ours / theirs
-        rows.append((op, theirs, ours, ratio, ratio <= NOISE,
-                     len(per['ours'])))
-    return rows
+    return [(op, theirs, ours, ratio, ratio <= NOISE, count)
+            for op, theirs, ours, ratio, count in apicalls.side_by_side(
+                samples, apicalls.OPS + apicalls.BURST_OPS)]
 
 
 def render(mode, rows, errors, leaks, leftovers):

@@ -29,6 +29,8 @@ import uuid
 
 import openstack
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 STATE = os.environ.get('CINDER_EXT_STACK_DIR', '/var/tmp/cinder-ext-stack')
 CEPH_CONF = os.path.join(os.environ.get('CINDER_EXT_CEPH_DIR',
                                         '/var/tmp/cinder-ext-ceph'),
@@ -61,10 +63,33 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+def side_by_side(samples, ops):
+    """(op, in-tree median, ours median, ratio, n) for each op both ran."""
+    rows = []
+    for op in ops:
+        per = samples.get(op, {})
+        theirs = median(per.get('in-tree'))
+        ours = median(per.get('ours'))
+        if theirs is not None and ours is not None:
+            rows.append((op, theirs, ours, ours / theirs, len(per['ours'])))
+    return rows
+
+
 def machine_line():
     return '%s, %d CPUs, %s' % (platform.node(), os.cpu_count(),
                                 time.strftime('%Y-%m-%d %H:%M UTC',
                                               time.gmtime()))
+
+
+def stack_up(flags):
+    """tools/stack/stack-up.sh FLAGS, or exit with the end of its output."""
+    log('stack-up.sh %s', ' '.join(flags))
+    out = subprocess.run(
+        ['bash', os.path.join(REPO, 'tools', 'stack', 'stack-up.sh')] +
+        flags, capture_output=True, text=True)
+    if out.returncode:
+        sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
+        raise SystemExit('stack-up.sh %s failed' % ' '.join(flags))
 
 
 class CallFailed(Exception):

@@ -52,8 +52,6 @@ import openstack
 
 import apicalls
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 DRIVERS = (('in-tree', 'ceph-intree'), ('ours', 'ceph-ext'))
 SERVER = 'smoke'
 MiB = 1024 * 1024
@@ -79,22 +77,11 @@ def parse_args(argv):
     parser.add_argument('--no-stack', action='store_true',
                         help='use the stack as it is (--full --driver both)')
     parser.add_argument('--out-dir', default=os.path.join(
-        REPO, 'doc', 'source', 'benchmarks'))
+        apicalls.REPO, 'doc', 'source', 'benchmarks'))
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error('--rounds must be at least 1')
     return args
-
-
-def stack_up():
-    flags = ['--full', '--driver', 'both']
-    apicalls.log('stack-up.sh %s', ' '.join(flags))
-    out = subprocess.run(
-        ['bash', os.path.join(REPO, 'tools', 'stack', 'stack-up.sh')] +
-        flags, capture_output=True, text=True)
-    if out.returncode:
-        sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
-        raise SystemExit('stack-up.sh %s failed' % ' '.join(flags))
 
 
 def _rbd(*args, **kwargs):
@@ -266,16 +253,11 @@ def run(cloud, conn, images, rounds):
 def render(samples, errors, rounds, leftovers):
     lines = ['Cloud benchmark, %d rounds (median ms; ratio = ours / in-tree)'
              % rounds, apicalls.machine_line(), '',
-             '  %-30s %10s %10s %8s' % ('operation', 'in-tree', 'ours',
+             '  %-40s %10s %10s %8s' % ('operation', 'in-tree', 'ours',
                                         'ratio')]
-    for op, _image in OPS:
-        per = samples.get(op, {})
-        theirs = apicalls.median(per.get('in-tree'))
-        ours = apicalls.median(per.get('ours'))
-        if theirs is None or ours is None:
-            continue
-        ratio = ours / theirs
-        lines.append('  %-30s %10.0f %10.0f %7.2fx%s' % (
+    for op, theirs, ours, ratio, _n in apicalls.side_by_side(
+            samples, [op for op, _image in OPS]):
+        lines.append('  %-40s %10.0f %10.0f %7.2fx%s' % (
             op, theirs, ours, ratio, ' ' if ratio <= NOISE else '!'))
     lines += ['', '  failed: %d%s' % (len(errors), ''.join(
         '\n    ' + e for e in errors))]
@@ -287,7 +269,7 @@ def render(samples, errors, rounds, leftovers):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if not args.no_stack:
-        stack_up()
+        apicalls.stack_up(['--full', '--driver', 'both'])
     cloud = apicalls.Cloud()
     conn = openstack.connect(cloud='cinder-ext')
     images = ensure_images(conn)
