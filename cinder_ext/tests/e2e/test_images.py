@@ -33,7 +33,6 @@ from cinder_ext.tests.e2e import stack
 GLANCE_POOL = 'images'
 GUEST_RAW = os.path.join(stack.STATE, 'guest', 'cinder-ext-guest.raw')
 GUEST_QCOW2 = os.path.join(stack.STATE, 'guest', 'cinder-ext-guest.qcow2')
-QCOW2_IMAGE = 'cinder-ext-guest-qcow2'
 IMAGE_TIMEOUT = 300
 
 
@@ -91,10 +90,7 @@ class ImageTest(servers.ServerTestCase):
                     dst.write(chunk)
                 dst.write(b'cinder-ext other guest image '.ljust(64) *
                           (1 << 14))
-            image = self.glance.create_image(
-                name=self.name('image'), filename=path, disk_format='raw',
-                container_format='bare', wait=True, timeout=IMAGE_TIMEOUT)
-            self.addCleanup(self.delete_image, image.id)
+            image = self.upload_image(path, 'raw')
             return image, os.path.getsize(path), file_sha256(path)
 
     def wait_rebuilt(self, server_id, vol_id, image_id, console):
