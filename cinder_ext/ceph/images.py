@@ -133,6 +133,18 @@ def remove_if_exists(ioctx, name):
         return False
 
 
+def remove_with_snap(ioctx, name, snap):
+    """Remove ``name`` and its one snapshot ``snap``, whichever exist.
+
+    For a copy this module made and nobody cloned yet: error paths only.
+    """
+    try:
+        remove_snap(ioctx, name, snap)
+    except bindings.ImageNotFound:
+        pass
+    return remove_if_exists(ioctx, name)
+
+
 def rename(ioctx, old, new):
     _rbd().rename(ioctx, old, new)
 

@@ -17,7 +17,9 @@ The in-tree driver deletes the new volume and re-creates it with an
 moves through librbd (:mod:`cinder_ext.ceph.transfer`: asynchronous I/O,
 zero runs skipped on thin targets and zeroed on reimage). Format conversion
 stays with Cinder's ``image_utils`` (qemu-img), as in every driver; raw
-uploads stream straight from the image to Glance without a temporary file.
+uploads stream straight from the image to Glance without a temporary file,
+or, with ``rbd_glance_store_pool``, skip Glance's data path altogether
+(:mod:`.glance_upload`).
 
 Each transfer holds one blocking-layer thread (eventlet's tpool, 20 threads
 by default) for as long as it moves data, so transfers are bounded per
@@ -38,6 +40,7 @@ from oslo_utils import units
 
 from cinder_ext.ceph import transfer
 from cinder_ext.volume import deletion
+from cinder_ext.volume import glance_upload
 
 LOG = logging.getLogger(__name__)
 
@@ -71,6 +74,10 @@ def _streamable(image_meta) -> bool:
 
 def copy_volume_to_image(backend, context, volume, image_service,
                          image_meta) -> None:
+    if (glance_upload.eligible(backend.conf, volume, image_meta) and
+            glance_upload.upload(backend, context, volume, image_service,
+                                 image_meta)):
+        return
     if _streamable(image_meta):
         with backend.transfer_limit, backend.session() as session:
             reader = session.run(transfer.open_reader,

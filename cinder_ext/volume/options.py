@@ -174,6 +174,20 @@ EXT_OPTS = [
                     'while it runs, so keep the sum over all backends of a '
                     'service well below that, or stats, create and attach '
                     'calls wait for transfers to finish.'),
+    cfg.StrOpt('rbd_glance_store_pool',
+               help='cinder-ext: the pool of Glance\'s RBD store, when it '
+                    'is in this backend\'s cluster. A volume uploaded as a '
+                    'raw, bare image is then copied by librbd into that '
+                    'pool (thin, as of one instant) and handed to Glance '
+                    'as the image\'s location, instead of streaming its '
+                    'data through Glance. Needs rbd_user to write to the '
+                    'pool ("profile rbd pool=<pool>"), Glance 2024.2 or '
+                    'newer, and Cinder\'s [glance] section set to a user '
+                    'with the service role (auth_type and its options), '
+                    'which Glance\'s "add location" API requires. Uploads '
+                    'Glance refuses this way stream as usual, with a '
+                    'warning in the log. Unset: always stream, as the '
+                    'in-tree driver does.'),
     cfg.IntOpt('rbd_stats_max_age', default=60, min=0,
                help='cinder-ext: how old, in seconds, the capacity figures '
                     'reported to the scheduler may get. Stats polls are '

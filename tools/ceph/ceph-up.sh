@@ -61,9 +61,12 @@ PG_NUM=16
 # Users and their caps, as the upstream Cinder/Glance deployment guides give
 # them, restricted to our pools.  'profile rbd' on mon allows read-only mon
 # commands (mon dump, df, osd pool get-quota) plus blocklisting.  Cinder
-# reads Glance's images to clone volumes from them without a copy.
+# reads Glance's images to clone volumes from them without a copy, and
+# writes there too: cinder-ext's rbd_glance_store_pool puts uploaded
+# volumes straight into Glance's pool (the guides' read-only profile is
+# enough without that option).
 declare -A USER_CAPS=(
-    [cinder]="mon|profile rbd|osd|profile rbd pool=volumes, profile rbd pool=volumes2, profile rbd-read-only pool=images|mgr|profile rbd pool=volumes, profile rbd pool=volumes2"
+    [cinder]="mon|profile rbd|osd|profile rbd pool=volumes, profile rbd pool=volumes2, profile rbd pool=images|mgr|profile rbd pool=volumes, profile rbd pool=volumes2"
     [glance]="mon|profile rbd|osd|profile rbd pool=images|mgr|profile rbd pool=images"
     [cinder-backup]="mon|profile rbd|osd|profile rbd pool=backups|mgr|profile rbd pool=backups"
 )
@@ -500,6 +503,18 @@ ensure_pools_and_users() {
         cephc auth get "client.$user" -o "$DIR/ceph.client.$user.keyring" 2>/dev/null ||
             die "writing client.$user keyring failed"
     done
+    users_stamp >"$DIR/.users-stamp"
+}
+
+# The pools, users and caps above, as one line: a running cluster made by an
+# older ceph-up.sh (a pool less, other caps) is brought in line on the next
+# run, without a round of mon commands on every run.
+users_stamp() {
+    local user
+    {
+        printf '%s\n' "${POOLS[*]}"
+        for user in "${USERS[@]}"; do printf '%s %s\n' "$user" "${USER_CAPS[$user]}"; done
+    } | sha256sum | cut -d' ' -f1
 }
 
 # Ready = mon quorum answers, health is not HEALTH_ERR, every OSD is up+in
@@ -591,6 +606,10 @@ if [[ $MODE == fresh ]]; then
     touch "$DIR/.bootstrapped"
 elif cluster_healthy_fast && all_keyrings; then
     log "cluster in $DIR already running"
+    if [[ $(cat "$DIR/.users-stamp" 2>/dev/null) != "$(users_stamp)" ]]; then
+        log "pools or users changed since they were made: applying them"
+        ensure_pools_and_users
+    fi
     # Running is not healthy: still insist on OSD up/in and clean PGs (one
     # librados round trip when all is well, a loud failure otherwise).
     wait_ready

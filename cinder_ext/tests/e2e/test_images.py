@@ -16,7 +16,8 @@ Glance keeps images in pool ``images`` (RBD store, direct URLs on): a
 volume from a raw image is a copy-on-write clone of the image's ``snap``,
 a qcow2 image is converted, a volume boots a server, a rebuild of that
 server with another image reimages the volume, and a volume uploaded to an
-image comes back byte for byte.
+image (with cinder-ext: copied inside Ceph into Glance's pool) comes back
+byte for byte.
 """
 
 import hashlib
@@ -223,8 +224,19 @@ class ImageTest(servers.ServerTestCase):
         self.addCleanup(self.delete_image, image_id)
         self.wait_image(image_id)
         self.wait_volume(vol.id, 'available')
+        if stack.DRIVER == 'cinder-ext':
+            # The full stack sets rbd_glance_store_pool: the data never
+            # went through Glance, and Glance took the location.
+            self.assertIn('is image %s at rbd://' % image_id,
+                          base.log_tail(image_id),
+                          'not copied inside Ceph')
         self.assertEqual(before, ceph.image_sha256(image_id, GLANCE_POOL),
                          'the image in Glance differs from the volume')
+        # Glance hashes the image by reading it back from its store.
+        self._wait('image %s hash' % image_id,
+                   lambda: self.glance.get_image(image_id),
+                   lambda i: i.hash_value and i.checksum,
+                   failed=('killed', 'deleted'), timeout=IMAGE_TIMEOUT)
         back = self.create_volume(size=1, image_id=image_id)
         self.assertEqual(before, ceph.image_sha256(self.image(back.id)),
                          'a volume from the uploaded image differs')

@@ -46,6 +46,8 @@ CEPH_CONF = os.path.join(CEPH_DIR, 'ceph.conf')
 POOL = 'volumes'
 # The test bed's second pool (migration target); leak checks cover both.
 POOL2 = 'volumes2'
+# Glance's pool in the test bed (rbd_glance_store_pool); leak-checked too.
+GLANCE_POOL = 'images'
 TRASH_LIST_ATTEMPTS = 60
 USER = 'cinder'
 
@@ -243,7 +245,7 @@ class DriverTestCase(testtools.TestCase):
         # The drivers' own background work is not cleanup: wait for it.
         self.settle()
         leaked = []
-        for pool in (POOL, POOL2):
+        for pool in (POOL, POOL2, GLANCE_POOL):
             leaked += self.ours(self.image_names(pool)) + self.ours(
                 self.trash_names(pool))
             for name in self.image_names(pool):
@@ -254,6 +256,14 @@ class DriverTestCase(testtools.TestCase):
                 except bindings.ImageNotFound:
                     pass
         self.assertEqual([], leaked, 'test left images or snapshots')
+
+    def remove_glance_image(self, image_id):
+        """What Glance does to delete an image of its RBD store."""
+        ioctx = self.rados(GLANCE_POOL)
+        with bindings.rbd.Image(ioctx, image_id) as image:
+            image.unprotect_snap('snap')
+            image.remove_snap('snap')
+        bindings.rbd.RBD().remove(ioctx, image_id)
 
     def remove_as_admin(self, names, passes=5):
         """Remove images and their snapshots with plain admin calls.

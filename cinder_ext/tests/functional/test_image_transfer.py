@@ -59,6 +59,11 @@ class DictImageService(object):
         self.images[image_id] = (meta, data.read() if data else b'')
         return meta
 
+    def add_location(self, context, image_id, url, metadata):
+        """Glance's "add location": the image is active with no data here."""
+        self.images[image_id] = ({'id': image_id, 'status': 'active',
+                                  'url': url}, None)
+
 
 def run_image_tools_locally(test):
     """qemu-img and friends run directly: no rootwrap or privsep here."""
@@ -200,6 +205,73 @@ class TestImageTransfer(base.DriverTestCase):
 
     def useFixture_tmp(self):
         return self.useFixture(fixtures.TempDir()).path
+
+
+@ddt.ddt
+class TestUploadIntoGlancePool(base.DriverTestCase):
+    """rbd_glance_store_pool: the image is a copy in Glance's own pool."""
+
+    def glance_image(self, driver, vol):
+        """``vol`` made as a COW clone of a Glance-like image.
+
+        Glance writes 8 MiB objects (order 23): the clone takes that
+        object size and stripe unit, which the copy must keep.
+        """
+        parent = self.new_id()
+        ioctx = self.rados(base.GLANCE_POOL)
+        bindings.rbd.RBD().create(ioctx, parent, 64 * MiB, order=23,
+                                  old_format=False, features=1)
+        with bindings.rbd.Image(ioctx, parent) as image:
+            image.write(b'parent', 8 * MiB)
+            image.create_snap('snap')
+            image.protect_snap('snap')
+        self.addCleanup(self.remove_glance_image, parent)
+        url = 'rbd://%s/%s/%s/snap' % (base.admin('fsid').strip(),
+                                       base.GLANCE_POOL, parent)
+        _update, cloned = driver.clone_image(
+            self.ctx, vol, (url, None), {'disk_format': 'raw'}, None)
+        self.assertTrue(cloned)
+
+    @ddt.data(False, True)
+    def test_volume_copied_as_glance_lays_out_images(self, from_image):
+        driver = self.make_driver(group='glance-pool',
+                                  rbd_glance_store_pool=base.GLANCE_POOL)
+        glance = DictImageService()
+        vol = self.volume()
+        if from_image:
+            self.glance_image(driver, vol)
+        else:
+            driver.create_volume(vol)
+        self.addCleanup(driver.delete_volume, vol)
+        self.write_pattern(vol.name, b'head', 0)
+        self.write_pattern(vol.name, b'tail', 1024 * MiB - 4)
+        image_id = self.new_id()
+        self.addCleanup(self.remove_glance_image, image_id)
+        with mock.patch('cinder.volume.volume_utils.upload_volume',
+                        side_effect=AssertionError('streamed')):
+            driver.copy_volume_to_image(
+                self.ctx, vol, glance,
+                {'id': image_id, 'disk_format': 'raw',
+                 'container_format': 'bare'})
+        self.assertEqual('rbd://%s/%s/%s/snap' % (
+            base.admin('fsid').strip(), base.GLANCE_POOL, image_id),
+            glance.images[image_id][0]['url'])
+        with self.open_image(image_id, 'snap', base.GLANCE_POOL) as image:
+            self.assertEqual(1024 * MiB, image.size())
+            self.assertEqual((b'head', b'tail'),
+                             (image.read(0, 4), image.read(1024 * MiB - 4, 4)))
+            self.assertTrue(image.is_protected_snap('snap'))
+            self.assertRaises(bindings.ImageNotFound, image.parent_info)
+            used = []
+            image.diff_iterate(0, image.size(), None,
+                               lambda off, length, exists:
+                               used.append(length) if exists else None)
+            if from_image:
+                self.assertEqual(b'parent', image.read(8 * MiB, 6))
+        # A few objects, not 1 GiB.
+        self.assertLessEqual(sum(used), 24 * MiB)
+        # The snapshot the copy read from is gone from the volume.
+        self.assertEqual([], self.snap_names(vol.name))
 
 
 class TestGlanceClone(base.DriverTestCase):

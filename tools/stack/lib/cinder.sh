@@ -134,11 +134,18 @@ helper_command = $helper
 helper_command = $helper
 $(cinder_nova_sections)
 EOF
-    local backend extra=()
-    # The image-volume cache: images Cinder cannot clone (qcow2, other
-    # stores) are downloaded once per backend, then cloned.
-    ((FULL)) && extra=(--set image_volume_cache_enabled=True)
+    local backend extra
     for backend in "${BACKENDS[@]}"; do
+        extra=()
+        # The image-volume cache: images Cinder cannot clone (qcow2, other
+        # stores) are downloaded once per backend, then cloned.  Ours puts
+        # raw uploads straight into Glance's pool.
+        if ((FULL)); then
+            extra=(--set image_volume_cache_enabled=True)
+            if [[ $(backend_driver "$backend") == cinder-ext ]]; then
+                extra+=(--set rbd_glance_store_pool=images)
+            fi
+        fi
         "$PYTHON" "$REPO/cinder_ext/backend_section.py" --config-file "$new" \
             --backend "$backend" --pool volumes --user cinder \
             --ceph-conf "$CEPH_DIR/ceph.conf" --secret-uuid "$RBD_SECRET_UUID" \
@@ -190,14 +197,18 @@ cinder_internal_tenant_options() {
         "$project" "$user"
 }
 
-# ... and the Nova account Cinder uses to tell Nova about extended in-use
-# volumes and assisted snapshots, with a service token on its calls.
+# ... the Nova account Cinder uses to tell Nova about extended in-use
+# volumes and assisted snapshots, with a service token on its calls, and
+# Cinder's own account (it has the service role) for Glance's "add
+# location" API, which cinder-ext's rbd_glance_store_pool uploads use.
 cinder_nova_sections() {
     ((FULL)) || return 0
     printf '\n'
     auth_section nova nova "interface = public"
     printf '\n'
     auth_section service_user cinder "send_service_user_token = true"
+    printf '\n'
+    auth_section glance cinder
 }
 
 # Schema migrations; stamped like keystone's.
