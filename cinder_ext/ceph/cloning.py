@@ -26,13 +26,20 @@ def clone_order(stripe_unit, min_order):
     return max(min_order, stripe_unit.bit_length() - 1)
 
 
-def _grow_new(ioctx, name, grow_to):
-    """Grow a just-made image, or remove it again if that fails."""
+def _grow_new(ioctx, name, grow_to, luks=False):
+    """Grow a just-made image, or remove it again if that fails.
+
+    ``luks``: ``grow_to`` is the size the guest sees, and the image keeps
+    the LUKS1 header it has from its source in front of that.
+    """
     if not grow_to:
         return
     try:
         with bindings.rbd.Image(ioctx, name) as image:
-            if image.size() < grow_to:
+            size = image.size()
+            if luks:
+                grow_to += images.luks_payload_offset(image, size)
+            if size < grow_to:
                 image.resize(grow_to)
     except BaseException:
         images.remove_if_exists(ioctx, name)
@@ -60,13 +67,13 @@ def _clone(p_ioctx, p_name, p_snap, c_ioctx, c_name, features, order):
 
 
 def clone_snapshot(p_ioctx, p_name, p_snap, c_ioctx, c_name, features,
-                   order, grow_to=None):
+                   order, grow_to=None, luks=False):
     """Clone ``p_name@p_snap`` to ``c_name``; grow it if ``grow_to``.
 
     ``order`` None lets librbd use the parent's object size.
     """
     _clone(p_ioctx, p_name, p_snap, c_ioctx, c_name, features, order)
-    _grow_new(c_ioctx, c_name, grow_to)
+    _grow_new(c_ioctx, c_name, grow_to, luks)
 
 
 def _ancestor_depth(ioctx, name, is_cinder_clone):
@@ -81,7 +88,7 @@ def _ancestor_depth(ioctx, name, is_cinder_clone):
 
 
 def snapshot_and_clone(ioctx, src, snap, dest, features, min_order,
-                       is_cinder_clone, grow_to=None):
+                       is_cinder_clone, grow_to=None, luks=False):
     """Snapshot ``src`` as ``snap`` (protected), clone it to ``dest``.
 
     Returns the clone depth of ``src``: how many Cinder clones deep it
@@ -99,7 +106,7 @@ def snapshot_and_clone(ioctx, src, snap, dest, features, min_order,
             raise
     try:
         clone_snapshot(ioctx, src, snap, ioctx, dest, features,
-                       clone_order(unit, min_order), grow_to)
+                       clone_order(unit, min_order), grow_to, luks)
     except BaseException:
         images.remove_snap(ioctx, src, snap)
         raise
@@ -108,11 +115,12 @@ def snapshot_and_clone(ioctx, src, snap, dest, features, min_order,
     return 1 + _ancestor_depth(ioctx, parent[1], is_cinder_clone)
 
 
-def copy_image(ioctx, src, dest_ioctx, dest, features, order, grow_to=None):
+def copy_image(ioctx, src, dest_ioctx, dest, features, order, grow_to=None,
+               luks=False):
     """Full copy of ``src`` into a new ``dest``, grown if ``grow_to``."""
     with bindings.rbd.Image(ioctx, src, read_only=True) as image:
         image.copy(dest_ioctx, dest, features=features, order=order)
-    _grow_new(dest_ioctx, dest, grow_to)
+    _grow_new(dest_ioctx, dest, grow_to, luks)
 
 
 def copy_as_of_now(ioctx, src, tmp_snap, dest_ioctx, dest, dest_snap,

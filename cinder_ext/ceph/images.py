@@ -22,6 +22,7 @@ bindings' exceptions and callers decide what they mean.
 
 import dataclasses
 import datetime
+import struct
 
 from cinder_ext.ceph import bindings
 from cinder_ext.ceph import header
@@ -120,6 +121,21 @@ def create(ioctx, name, size, order, features):
                   features=features)
 
 
+def create_encrypted(ioctx, name, size, order, features,
+                     header: bytes) -> None:
+    """A new image of ``size`` bytes after a LUKS ``header`` at offset 0.
+
+    Thin: only the header is written. Removed again if the write fails.
+    """
+    create(ioctx, name, size + len(header), order, features)
+    try:
+        with bindings.rbd.Image(ioctx, name) as image:
+            image.write(header, 0)
+    except BaseException:
+        remove_if_exists(ioctx, name)
+        raise
+
+
 def remove(ioctx, name):
     _rbd().remove(ioctx, name)
 
@@ -162,18 +178,22 @@ class ShrinkRefused(Exception):
             % (name, current, wanted))
 
 
-def grow(ioctx, name, size) -> int:
+def grow(ioctx, name, size, luks: bool = False) -> int:
     """Resize ``name`` to ``size`` bytes, never smaller (one open).
 
-    Returns the size it had, so callers know by how much it grew.
+    ``luks``: ``size`` is what the guest sees, so the image also keeps
+    room for its LUKS1 header, whatever size that header has. Returns how
+    many bytes it grew by.
     """
     with bindings.rbd.Image(ioctx, name) as image:
         current = image.size()
+        if luks:
+            size += luks_payload_offset(image, current)
         if size < current:
             raise ShrinkRefused(name, current, size)
         if size != current:
             image.resize(size)
-        return current
+        return size - current
 
 
 def image_size(ioctx, name):
@@ -191,6 +211,25 @@ def size_and_luks(ioctx, name: str) -> tuple:
         size = image.size()
         head = image.read(0, len(_LUKS_MAGIC)) if size else b''
         return size, head == _LUKS_MAGIC
+
+
+# LUKS1 (cryptsetup's on-disk format): version 1 after the magic, the
+# payload offset in 512-byte sectors at bytes 104-107, big-endian.
+_LUKS1_VERSION = b'\x00\x01'
+_LUKS1_PAYLOAD = struct.Struct('>I')
+_LUKS1_PAYLOAD_AT = 104
+
+
+def luks_payload_offset(image, size: int) -> int:
+    """Bytes in front of the encrypted data of a LUKS1 image, else 0."""
+    end = _LUKS1_PAYLOAD_AT + _LUKS1_PAYLOAD.size
+    if size < end:
+        return 0
+    head = image.read(0, end)
+    if (head[:len(_LUKS_MAGIC)] != _LUKS_MAGIC or
+            head[len(_LUKS_MAGIC):8] != _LUKS1_VERSION):
+        return 0
+    return _LUKS1_PAYLOAD.unpack_from(head, _LUKS1_PAYLOAD_AT)[0] * 512
 
 
 def flatten(ioctx, name):

@@ -51,6 +51,16 @@ def _grow_to(volume, source_size_gb):
     return int(volume.size) * units.Gi
 
 
+def _encrypted(volume) -> bool:
+    """A LUKS volume: its header stays in front of the size Cinder shows.
+
+    Cinder refuses clones and volumes from snapshots whose encryption
+    differs from the source's, so the copy keeps the source's header and
+    key bytes (Cinder gives the new volume a copy of the key).
+    """
+    return bool(volume.encryption_key_id)
+
+
 def _clone_order(backend, session, pool, image):
     """Object size order for a clone of ``pool/image`` (cached read)."""
     unit = backend.stripe_unit(session, pool, image)
@@ -66,7 +76,8 @@ def create_from_snapshot(backend, volume, snapshot):
         session.run(cloning.clone_snapshot, ioctx, snapshot.volume_name,
                     snapshot.name, ioctx, volume.name,
                     backend.features(session), order,
-                    _grow_to(volume, snapshot.volume_size))
+                    _grow_to(volume, snapshot.volume_size),
+                    _encrypted(volume))
         if (backend.conf.rbd_flatten_volume_from_snapshot and
                 _counts_against_quota(volume)):
             flatten(backend, session, backend.pool, volume.name)
@@ -110,14 +121,16 @@ def create_cloned_volume(backend, volume, src_vref):
         features = backend.features(session)
         if max_depth <= 0:
             session.run(cloning.copy_image, ioctx, src_vref.name, ioctx,
-                        volume.name, features, backend.order, grow_to)
+                        volume.name, features, backend.order, grow_to,
+                        _encrypted(volume))
             return
         # Clone snapshots stay protected on every cluster: the in-tree
         # driver unprotects them unconditionally when it cleans up.
         depth = session.run(cloning.snapshot_and_clone, ioctx,
                             src_vref.name, names.clone_snap(volume.name),
                             volume.name, features, backend.order,
-                            names.is_cinder_clone, grow_to)
+                            names.is_cinder_clone, grow_to,
+                            _encrypted(volume))
         if _counts_against_quota(volume) and depth >= max_depth:
             LOG.info('Clone depth %(depth)d of %(src)s reaches '
                      'rbd_max_clone_depth=%(max)d: flattening %(dst)s',

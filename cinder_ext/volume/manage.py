@@ -103,9 +103,9 @@ def _sized_plain_image(backend, existing_ref) -> tuple:
     if luks:
         raise exception.ManageExistingInvalidReference(
             existing_ref=existing_ref,
-            reason='RBD image %s is LUKS-encrypted: cinder-ext does not '
-                   'support encrypted volumes yet; nothing was changed'
-                   % source)
+            reason='RBD image %s is LUKS-encrypted: Cinder has no key '
+                   'for it, so it cannot be managed as a volume; nothing '
+                   'was changed' % source)
     return source, size
 
 

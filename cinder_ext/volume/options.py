@@ -188,6 +188,15 @@ EXT_OPTS = [
                     'Glance refuses this way stream as usual, with a '
                     'warning in the log. Unset: always stream, as the '
                     'in-tree driver does.'),
+    cfg.IntOpt('rbd_luks_iter_time', default=100, min=1, max=10000,
+               help='cinder-ext: milliseconds of PBKDF2 that open the '
+                    'LUKS header of a new encrypted volume (qemu-img\'s '
+                    'iter-time). Every attach pays them again, in QEMU. '
+                    'Key stretching only protects weak passphrases; '
+                    'Cinder\'s are random keys of the volume type\'s '
+                    'key_size from the key manager (256 bits or more), so '
+                    'the default is short. 2000 is what the in-tree '
+                    'driver gets from qemu-img.'),
     cfg.IntOpt('rbd_stats_max_age', default=60, min=0,
                help='cinder-ext: how old, in seconds, the capacity figures '
                     'reported to the scheduler may get. Stats polls are '

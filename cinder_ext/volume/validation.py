@@ -119,15 +119,13 @@ def check_no_replication(conf, active_backend_id) -> None:
                  'with the in-tree driver first' % active_backend_id)
 
 
-def check_not_encrypted(volume, source=None) -> None:
-    """Refuse encrypted volumes (and copies of encrypted ones) clearly."""
-    for item in (volume, source):
-        if item is not None and getattr(item, 'encryption_key_id', None):
-            raise exception.VolumeDriverException(
-                message='volume %s: encrypted volumes are not supported by '
-                        'cinder-ext yet (%s %s is encrypted); nothing was '
-                        'created' % (volume.id, type(item).__name__.lower(),
-                                     item.id))
+def check_not_encrypted(volume, operation: str) -> None:
+    """Refuse ``operation`` on an encrypted volume clearly."""
+    if getattr(volume, 'encryption_key_id', None):
+        raise exception.VolumeDriverException(
+            message='volume %s is encrypted: cinder-ext cannot %s an '
+                    'encrypted volume yet; its data was not changed'
+                    % (volume.id, operation))
 
 
 def check_new_volume(volume):

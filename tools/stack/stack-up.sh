@@ -85,6 +85,8 @@ PYTHON=${PYTHON:-python3}
 # parsing; so are the rest of the cloud's.
 # shellcheck source=lib/cinder.sh
 . "$STACK_DIR/lib/cinder.sh"
+# shellcheck source=lib/barbican.sh
+. "$STACK_DIR/lib/barbican.sh"
 # shellcheck source=lib/glance.sh
 . "$STACK_DIR/lib/glance.sh"
 # shellcheck source=lib/nova.sh
@@ -127,7 +129,8 @@ load_passwords
 services_up() {
     start_mariadb
     if ((FULL)); then
-        ensure_databases keystone cinder glance placement nova_api:nova nova:nova nova_cell0:nova
+        ensure_databases keystone cinder glance placement nova_api:nova nova:nova nova_cell0:nova \
+            barbican
     else
         ensure_databases keystone cinder
     fi
@@ -141,6 +144,7 @@ keystone_up() {
     write_client_config
     keystone_register
     if ((FULL)); then
+        register_service barbican "barbican:key-manager=$BARBICAN_URL"
         register_service glance "glance:image=$GLANCE_URL"
         register_service placement "placement:placement=$PLACEMENT_URL"
         register_service nova "nova:compute=$NOVA_ENDPOINT"
@@ -175,6 +179,7 @@ phase cinder cinder_up
 
 # 8. The rest of the cloud (--full).
 if ((FULL)); then
+    phase barbican barbican_up
     phase glance glance_up
     phase nova nova_up
 fi

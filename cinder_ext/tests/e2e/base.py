@@ -38,7 +38,8 @@ TIMEOUT = 120
 # Both drivers finish some deletes in a periodic trash purge
 # (deferred_deletion_purge_interval, 60 s by default).
 PURGE_TIMEOUT = 150
-MICROVERSION = '3.62'  # revert needs 3.40, manageable listings 3.8
+# revert needs 3.40, manageable listings 3.8, encryption_key_id 3.64
+MICROVERSION = '3.64'
 DELETABLE = ('available', 'error', 'error_restoring', 'error_extending',
              'error_managing')
 SETTLED = DELETABLE + ('in-use', 'error_deleting')

@@ -136,33 +136,53 @@ def _qemu_spec(name):
     return 'rbd:%s:conf=%s:id=admin' % (spec(name), stack.CEPH_CONF)
 
 
-def write_at(name, offset, data):
+def _qemu_image(name, tmp, passphrase=None):
+    """QEMU arguments opening the image, raw or through LUKS.
+
+    With ``passphrase``, QEMU's LUKS driver decrypts (as Nova has it do for
+    encrypted volumes): offsets and data are the plaintext the guest sees.
+    """
+    if passphrase is None:
+        return ['-f', 'raw', _qemu_spec(name)]
+    secret = os.path.join(tmp, 'passphrase')
+    with open(secret, 'w') as f:
+        f.write(passphrase)
+    return ['--object', 'secret,id=sec0,file=' + secret, '--image-opts',
+            'driver=luks,key-secret=sec0,file.driver=rbd,file.pool=%s,'
+            'file.image=%s,file.conf=%s,file.user=admin'
+            % (stack.POOL, name, stack.CEPH_CONF)]
+
+
+def write_at(name, offset, data, passphrase=None):
     """Write ``data`` at byte ``offset`` of the image (qemu-io over librbd).
 
     Works while a guest has the image attached: librbd hands the exclusive
     lock over and back.
     """
-    with tempfile.NamedTemporaryFile() as src:
-        src.write(data)
-        src.flush()
-        _run(['qemu-io', '-f', 'raw', '-c', 'write -s %s %d %d' % (
-            src.name, offset, len(data)), _qemu_spec(name)])
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, 'data')
+        with open(src, 'wb') as f:
+            f.write(data)
+        image = _qemu_image(name, tmp, passphrase)
+        _run(['qemu-io'] + image[:-1] + ['-c', 'write -s %s %d %d' % (
+            src, offset, len(data)), image[-1]])
 
 
-def read_at(name, offset, length):
+def read_at(name, offset, length, passphrase=None):
     """``length`` bytes at byte ``offset`` (multiples of 512)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'out')
+        image = _qemu_image(name, tmp, passphrase)
         # The largest block (up to 4 MiB) that offset and length align to.
         block = 4 * 1024 * 1024
         while offset % block or length % block:
             block //= 2
         # qemu-img dd counts "count" from the start of the input, skipped
         # blocks included.
-        _run(['qemu-img', 'dd', '-f', 'raw', '-O', 'raw', 'bs=%d' % block,
-              'skip=%d' % (offset // block),
-              'count=%d' % ((offset + length) // block),
-              'if=' + _qemu_spec(name), 'of=' + out])
+        _run(['qemu-img', 'dd'] + image[:-1] + [
+            '-O', 'raw', 'bs=%d' % block, 'skip=%d' % (offset // block),
+            'count=%d' % ((offset + length) // block),
+            'if=' + image[-1], 'of=' + out])
         with open(out, 'rb') as f:
             data = f.read()
     if len(data) != length:

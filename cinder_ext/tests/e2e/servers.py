@@ -64,6 +64,9 @@ class ServerTestCase(base.E2ETestCase):
         super(ServerTestCase, self).setUp()
         self.compute = base.cloud().compute
         self.tokens = 0
+        # Volume id -> LUKS passphrase, for encrypted volumes: the pool
+        # is then read and written through QEMU's LUKS driver.
+        self.passphrases = {}
 
     # -- servers -----------------------------------------------------------
 
@@ -140,7 +143,8 @@ class ServerTestCase(base.E2ETestCase):
     def pool_sha(self, vol_id: str, offset: int,
                  length: int = DATA_LENGTH) -> str:
         """sha256 of the volume's bytes there, read from the pool."""
-        return sha256(ceph.read_at(self.image(vol_id), offset, length))
+        return sha256(ceph.read_at(self.image(vol_id), offset, length,
+                                   self.passphrases.get(vol_id)))
 
     def _guest_command(self, verb: str, done: str, server_id: str,
                        vol_id: str, disk: str, offset: int,
@@ -149,7 +153,7 @@ class ServerTestCase(base.E2ETestCase):
         token = self.token()
         after = len(self.events(server_id))
         ceph.write_at(self.image(vol_id), 0, guestcmd.command_sector(
-            verb, token, offset, length))
+            verb, token, offset, length), self.passphrases.get(vol_id))
         event = self.wait_guest(server_id, done, after, token=token,
                                 disk=disk)
         return token, event.sha256
@@ -177,7 +181,8 @@ class ServerTestCase(base.E2ETestCase):
         A guest that attaches the volume later then runs nothing that is
         already there.
         """
-        ceph.write_at(self.image(vol_id), 0, bytes(guestcmd.SECTOR))
+        ceph.write_at(self.image(vol_id), 0, bytes(guestcmd.SECTOR),
+                      self.passphrases.get(vol_id))
 
     # -- attachments ---------------------------------------------------------
 

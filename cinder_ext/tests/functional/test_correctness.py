@@ -194,7 +194,7 @@ class TestCheckFirst(base.DriverTestCase):
 
 
 class TestRefusedClearly(base.DriverTestCase):
-    """Replication and encryption are refused until they exist."""
+    """Replication is refused until it exists; LUKS images are not managed."""
 
     def test_replication_device_refused_at_setup(self):
         error = self.assertRaises(
@@ -213,25 +213,6 @@ class TestRefusedClearly(base.DriverTestCase):
         error = self.assertRaises(exception.VolumeBackendAPIException,
                                   drv.do_setup, self.ctx)
         self.assertIn('active_backend_id=secondary', str(error))
-
-    def test_copies_of_encrypted_volumes_refused(self):
-        driver = self.make_driver(group='no_luks')
-        src = self.volume()
-        driver.create_volume(src)
-        src.encryption_key_id = self.new_id()  # as in-tree's LUKS volumes
-        snap = self.snapshot(src)
-        driver.create_snapshot(snap)
-        snap.encryption_key_id = src.encryption_key_id
-        for create, source in ((driver.create_cloned_volume, src),
-                               (driver.create_volume_from_snapshot, snap)):
-            vol = self.volume()
-            error = self.assertRaises(exception.VolumeDriverException,
-                                      create, vol, source)
-            self.assertIn('encrypted', str(error))
-            self.assertNotIn(vol.name, self.image_names())
-        self.assertEqual([snap.name], self.snap_names(src.name))
-        driver.delete_snapshot(snap)
-        driver.delete_volume(src)
 
     def test_manage_refuses_luks_image(self):
         driver = self.make_driver(group='no_luks_manage')

@@ -167,18 +167,15 @@ class UnsupportedFeaturesTestCase(base.TestCase):
                                   'dr')
         self.assertIn('active_backend_id=dr', str(error))
 
-    @ddt.data('volume', 'source')
-    def test_encrypted_refused(self, which):
-        items = {name: types.SimpleNamespace(id=name, encryption_key_id=None)
-                 for name in ('volume', 'source')}
-        items[which].encryption_key_id = 'key'
+    def test_encrypted_refused_naming_the_operation(self):
+        volume = types.SimpleNamespace(id='v1', encryption_key_id='key')
         error = self.assertRaises(exception.VolumeDriverException,
-                                  validation.check_not_encrypted,
-                                  items['volume'], items['source'])
-        self.assertIn('encrypted', str(error))
-        self.assertIn('nothing was created', str(error))
+                                  validation.check_not_encrypted, volume,
+                                  'copy an image to')
+        self.assertIn('volume v1 is encrypted', str(error))
+        self.assertIn('cannot copy an image to an encrypted volume',
+                      str(error))
 
-    def test_plain_volume_and_source_pass(self):
+    def test_plain_volume_passes(self):
         plain = types.SimpleNamespace(id='v', encryption_key_id=None)
-        validation.check_not_encrypted(plain, plain)
-        validation.check_not_encrypted(plain)
+        validation.check_not_encrypted(plain, 'copy an image to')

@@ -40,6 +40,7 @@ from cinder_ext.volume import backend as backend_mod
 from cinder_ext.volume import clones
 from cinder_ext.volume import connection_info
 from cinder_ext.volume import deletion
+from cinder_ext.volume import encryption
 from cinder_ext.volume import image_transfer
 from cinder_ext.volume import manage
 from cinder_ext.volume import migration
@@ -176,7 +177,6 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         ``source`` is the volume it is made from, if any. Returns the
         type's QoS settings, so they are looked up once.
         """
-        validation.check_not_encrypted(volume, source)
         validation.check_new_volume(volume)
         return type_settings.check_type(volume.volume_type, volume.size)
 
@@ -207,11 +207,19 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
     def create_volume(self, volume):
         qos_settings = self._check_new(volume)
         size = int(volume.size) * units.Gi
+        header = encryption.new_volume_header(
+            volume, self.configuration.rbd_luks_iter_time)
         with self._backend.session() as session:
-            session.run(images.create, session.ioctx(self._backend.pool),
-                        volume.name, size, self._backend.order,
-                        self._backend.features(session))
-        LOG.debug('Created %s (%d GiB)', volume.name, volume.size)
+            ioctx = session.ioctx(self._backend.pool)
+            features = self._backend.features(session)
+            if header:
+                session.run(images.create_encrypted, ioctx, volume.name,
+                            size, self._backend.order, features, header)
+            else:
+                session.run(images.create, ioctx, volume.name, size,
+                            self._backend.order, features)
+        LOG.debug('Created %s (%d GiB%s)', volume.name, volume.size,
+                  ', LUKS' if header else '')
         return self._count_new(volume, self._apply_type(volume, qos_settings))
 
     @_ceph_errors('delete_volume')
@@ -228,10 +236,11 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         with self._backend.session() as session:
             ioctx = session.ioctx(self._backend.pool)
             try:
-                old_size = session.run(images.grow, ioctx, volume.name, size)
+                grown = session.run(images.grow, ioctx, volume.name, size,
+                                    bool(volume.encryption_key_id))
             except images.ShrinkRefused as error:
                 raise exception.InvalidInput(reason=str(error))
-            self._backend.capacity.added(size - old_size)
+            self._backend.capacity.added(grown)
             if settings:
                 session.run(images.set_config, ioctx, volume.name, settings,
                             qos.ALL_CEPH_KEYS)
@@ -377,9 +386,16 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
     @_ceph_errors('copy_image_to_volume')
     def copy_image_to_volume(self, context, volume, image_service, image_id,
                              disable_sparse=False):
+        # An encrypted volume here is made from an encrypted image.
+        validation.check_not_encrypted(volume, 'copy an encrypted image to')
         image_transfer.copy_image_to_volume(
             self._backend, context, volume, image_service, image_id,
             self.configuration.volume_dd_blocksize, disable_sparse)
+
+    def copy_image_to_encrypted_volume(self, context, volume, image_service,
+                                       image_id):
+        # Cinder's own version attaches a block device, which RBD has not.
+        validation.check_not_encrypted(volume, 'copy an image to')
 
     @_ceph_errors('copy_volume_to_image')
     def copy_volume_to_image(self, context, volume, image_service,
@@ -408,7 +424,8 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     @_ceph_errors('manage_existing')
     def manage_existing(self, volume, existing_ref):
-        validation.check_not_encrypted(volume)
+        # Cinder's API refuses it too: it has no key for the image.
+        validation.check_not_encrypted(volume, 'manage an image as')
         type_settings.check_type(volume.volume_type, volume.size)
         manage.manage_volume(self._backend, volume, existing_ref)
         with self._backend.session() as session:

@@ -133,6 +133,7 @@ helper_command = $helper
 [cinder_sys_admin]
 helper_command = $helper
 $(cinder_nova_sections)
+$(key_manager_sections)
 EOF
     local backend extra
     for backend in "${BACKENDS[@]}"; do

@@ -18,6 +18,7 @@ calls (each ~1.5 s of start-up); every step is idempotent.
     cloud.py register USER PASSWORD NAME:TYPE=URL...   service user + catalog
     cloud.py backend-ready HOST@BACKEND TIMEOUT   wait for it, then its type
     cloud.py internal-tenant NAME   project + user NAME: "PROJECT_ID USER_ID"
+    cloud.py key-check   Barbican makes, returns and deletes a 256-bit key
 """
 
 import sys
@@ -136,6 +137,45 @@ def internal_tenant(conn, name):
     print(project.id, user.id)
 
 
+def key_check(conn, timeout=60):
+    """A key ordered, read and deleted as Cinder's castellan does it.
+
+    Retried until TIMEOUT: the first requests after a start may find
+    keystonemiddleware still fetching its token.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _key_round_trip(conn.key_manager)
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                print('barbican: %s: %s' % (type(exc).__name__, exc),
+                      file=sys.stderr)
+                return 1
+            time.sleep(1)
+
+
+def _key_round_trip(km):
+    order = km.post('/orders', json={
+        'type': 'key',
+        'meta': {'algorithm': 'aes', 'bit_length': 256, 'mode': 'xts'},
+    }, raise_exc=True).json()['order_ref']
+    order_id = order.rsplit('/', 1)[1]
+    status = km.get('/orders/%s' % order_id, raise_exc=True).json()
+    if status['status'] != 'ACTIVE':
+        raise RuntimeError('order %s is %s' % (order_id, status['status']))
+    secret_id = status['secret_ref'].rsplit('/', 1)[1]
+    payload = km.get('/secrets/%s/payload' % secret_id, raise_exc=True,
+                     headers={'Accept': 'application/octet-stream'}).content
+    km.delete('/secrets/%s' % secret_id, raise_exc=True)
+    km.delete('/orders/%s' % order_id, raise_exc=True)
+    if len(payload) != 32:
+        raise RuntimeError('a 256-bit key came back as %d bytes'
+                           % len(payload))
+    print('barbican: a 256-bit key made, read and deleted')
+    return 0
+
+
 def main(argv):
     conn = openstack.connect(cloud=CLOUD)
     cmd, args = argv[1], argv[2:]
@@ -148,6 +188,8 @@ def main(argv):
                 volume_type(conn, host.split('@', 1)[1]))
     if cmd == 'internal-tenant':
         return internal_tenant(conn, *args)
+    if cmd == 'key-check':
+        return key_check(conn)
     raise SystemExit('unknown command %s' % cmd)
 
 

@@ -32,6 +32,7 @@ GLANCE_PORT=9292
 PLACEMENT_PORT=8778
 NOVA_PORT=8774
 NETWORK_PORT=9696
+BARBICAN_PORT=9311
 KEYSTONE_URL=http://$BIND:$KEYSTONE_PORT/v3
 # A fixed [DEFAULT] host: volumes stay reachable when the machine's hostname
 # changes between sessions (the volume host is "$CINDER_HOST@<backend>").
@@ -55,7 +56,7 @@ LIBVIRT_URI="qemu+unix:///system?socket=$LIBVIRT_DIR/run/libvirt-sock"
 # Services in start order and the word each one's command line must
 # contain before we signal its pid.  CLOUD_SERVICES run only with --full.
 BASE_SERVICES=(mariadb rabbitmq keystone cinder-api cinder-scheduler cinder-volume)
-CLOUD_SERVICES=(cinder-backup glance-api placement-api network-stub libvirtd
+CLOUD_SERVICES=(barbican-api cinder-backup glance-api placement-api network-stub libvirtd
     nova-api nova-conductor nova-scheduler nova-compute)
 SERVICES=("${BASE_SERVICES[@]}" "${CLOUD_SERVICES[@]}")
 declare -A SERVICE_CMD=(
@@ -66,6 +67,7 @@ declare -A SERVICE_CMD=(
     [cinder-scheduler]=cinder-scheduler
     [cinder-volume]=cinder-volume
     [cinder-backup]=cinder-backup
+    [barbican-api]=gunicorn
     [glance-api]=gunicorn
     [placement-api]=gunicorn
     [network-stub]=network_stub.py

@@ -55,6 +55,7 @@ filesystem_store_datadir = $GLANCE_DIR/tasks
 
 [oslo_concurrency]
 lock_path = $GLANCE_DIR/locks
+$(key_manager_sections)
 EOF
     if replace_if_changed "$GLANCE_DIR/glance-api.conf"; then log "wrote $GLANCE_DIR/glance-api.conf"; fi
     write_wsgi "$GLANCE_DIR/glance_wsgi.py" glance.wsgi.api \

@@ -21,9 +21,9 @@ CLOUD_APT_PACKAGES=(libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-cli
 # PyMySQL is the pure-Python MySQL driver (no libmysqlclient build).
 KEYSTONE_REQS=('keystone==30.*' gunicorn PyMySQL)
 CINDER_REQS=('cinder==29.*' gunicorn PyMySQL)
-CLIENTS_REQS=(python-openstackclient python-cinderclient)
+CLIENTS_REQS=(python-openstackclient python-cinderclient python-barbicanclient)
 CLOUD_REQS=('nova==34.*' 'openstack-placement==16.*' 'glance==33.*' 'glance-store[rbd]'
-    gunicorn PyMySQL)
+    'barbican==23.*' gunicorn PyMySQL)
 
 # 1 while resolving afresh (ensure_venvs 1, or no constraints file yet).
 UNCONSTRAINED=0

@@ -205,6 +205,7 @@ helper_command = $helper
 
 [vif_plug_linux_bridge_privileged]
 helper_command = $helper
+$(key_manager_sections)
 EOF
     if replace_if_changed "$NOVA_CONF"; then log "wrote $NOVA_CONF (virt_type $virt)"; fi
     write_wsgi "$NOVA_DIR/nova_api_wsgi.py" nova.wsgi.osapi_compute \

@@ -23,6 +23,12 @@ load_passwords() {
         RBD_SECRET_UUID=$(</proc/sys/kernel/random/uuid)
         printf 'RBD_SECRET_UUID=%s\n' "$RBD_SECRET_UUID" >>"$pw"
     fi
+    # Barbican's key-encryption key (a Fernet key: 32 random bytes,
+    # URL-safe base64): every secret it stores is wrapped in it.
+    if [[ -z ${BARBICAN_KEK:-} ]]; then
+        BARBICAN_KEK=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_')
+        printf 'BARBICAN_KEK=%s\n' "$BARBICAN_KEK" >>"$pw"
+    fi
 }
 
 # --- MariaDB ------------------------------------------------------------------------
