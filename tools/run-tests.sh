@@ -45,6 +45,9 @@ log() { printf '[run-tests +%4ds] %s\n' "$((SECONDS - T0))" "$*"; }
 missing=()
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
+# Encrypted volumes: QEMU's rbd driver, and cryptsetup for the checks.
+[[ -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ]] || missing+=(qemu-block-extra)
+command -v cryptsetup >/dev/null 2>&1 || missing+=(cryptsetup-bin)
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -q >/dev/null

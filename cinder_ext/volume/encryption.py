@@ -32,10 +32,13 @@ from typing import Optional
 
 from castellan import key_manager
 from cinder import exception
+from cinder.image import image_utils
 from cinder.volume import volume_utils
 from oslo_concurrency import processutils
 from oslo_config import cfg
 from oslo_log import log as logging
+
+from cinder_ext.ceph import qemu
 
 LOG = logging.getLogger(__name__)
 
@@ -148,3 +151,30 @@ def luks_header(spec: LuksSpec, secret: str, iter_time_ms: int) -> bytes:
                         % (spec.qemu_options(), (error.stderr or '').strip()))
         with open(header_file, 'rb') as f:
             return f.read()
+
+
+def copy_plain_image(backend, context, volume, image_service, image_id,
+                     blocksize: int) -> None:
+    """A plain image into a new encrypted volume, as plaintext.
+
+    Cinder's download checks the image and converts it to raw (a local
+    file of the image's virtual size, as for any image Cinder converts);
+    qemu-img then encrypts it straight into the volume through the LUKS
+    header it was created with. The in-tree driver makes a second, fully
+    encrypted copy on disk and imports that.
+    """
+    secret = passphrase(volume)
+    tmp_dir = volume_utils.image_conversion_dir()
+    with tempfile.NamedTemporaryFile(dir=tmp_dir) as tmp:
+        image_utils.fetch_to_raw(context, image_service, image_id, tmp.name,
+                                 blocksize, size=volume.size)
+        with backend.transfer_limit:
+            try:
+                qemu.write_raw_into_luks(tmp.name, backend.spec,
+                                         backend.pool, volume.name, secret)
+            except qemu.QemuFailed as error:
+                raise exception.ImageCopyFailure(
+                    reason='writing image %s into encrypted volume %s '
+                           'failed: %s' % (image_id, volume.id, error))
+    LOG.debug('Wrote image %s into encrypted volume %s', image_id,
+              volume.name)

@@ -30,6 +30,7 @@ from oslo_config import cfg
 from oslo_utils import units
 
 from cinder_ext.tests.functional import base
+from cinder_ext.tests.functional import test_image_transfer
 
 # ConfKeyManager's one key, and the passphrase Nova derives from it.
 FIXED_KEY = '00112233445566778899aabbccddeeff' * 2
@@ -168,12 +169,55 @@ class TestEncryptedVolumes(base.DriverTestCase):
         self.assertIn('nothing was created', str(error))
         self.assertNotIn(vol.name, self.image_names())
 
-    def test_image_copies_refused_clearly(self):
+    def plaintext(self, name, length):
+        """What a guest reads: QEMU's LUKS driver over librbd, as admin."""
+        with tempfile.TemporaryDirectory() as tmp:
+            key, out = os.path.join(tmp, 'key'), os.path.join(tmp, 'out')
+            with open(key, 'w') as f:
+                f.write(FIXED_KEY)
+            subprocess.check_call([
+                'qemu-img', 'dd', '--object', 'secret,id=s,file=' + key,
+                '--image-opts', '-O', 'raw', 'bs=1M',
+                'count=%d' % (length // units.Mi),
+                'if=driver=luks,key-secret=s,file.driver=rbd,file.pool=%s,'
+                'file.image=%s,file.conf=%s,file.user=admin'
+                % (base.POOL, name, base.CEPH_CONF), 'of=' + out])
+            with open(out, 'rb') as f:
+                return f.read()
+
+    def test_plain_image_into_encrypted_volume(self):
+        test_image_transfer.run_image_tools_locally(self)
+        glance = test_image_transfer.DictImageService()
+        payload = os.urandom(units.Mi) + bytes(2 * units.Mi) + b'end' * 1024
+        payload += bytes(-len(payload) % units.Mi)
+        glance.add('plain', payload)
         vol = self.encrypted_volume()
         self.driver.create_volume(vol)
-        for call in (self.driver.copy_image_to_encrypted_volume,
-                     self.driver.copy_image_to_volume):
-            error = self.assertRaises(exception.VolumeDriverException,
-                                      call, self.ctx, vol, None, 'image')
-            self.assertIn('is encrypted', str(error))
+        self.driver.copy_image_to_encrypted_volume(self.ctx, vol, glance,
+                                                   'plain')
+        self.assertEqual(payload, self.plaintext(vol.name, len(payload)))
+        # Ciphertext in the pool, after the header.
+        self.assertNotEqual(payload[:units.Mi],
+                            self.read(vol.name, units.Mi, HEADER_256))
+        self.assertEqual(units.Gi + HEADER_256, self.image_size(vol.name))
         self.driver.delete_volume(vol)
+
+    def test_encrypted_image_into_encrypted_volume(self):
+        """An uploaded encrypted volume comes back with its header."""
+        test_image_transfer.run_image_tools_locally(self)
+        glance = test_image_transfer.DictImageService()
+        src = self.encrypted_volume()
+        self.driver.create_volume(src)
+        data = os.urandom(units.Mi)
+        self.write_pattern(src.name, data, HEADER_256)
+        glance.add('luks', self.read(src.name, self.image_size(src.name)))
+        vol = self.encrypted_volume(size=2)
+        self.driver.create_volume(vol)
+        self.driver.copy_image_to_volume(self.ctx, vol, glance, 'luks')
+        self.assertEqual(self.read(src.name, HEADER_256 + units.Mi),
+                         self.read(vol.name, HEADER_256 + units.Mi))
+        self.assertEqual(self.plaintext(src.name, 2 * units.Mi),
+                         self.plaintext(vol.name, 2 * units.Mi))
+        self.assertEqual(2 * units.Gi + HEADER_256, self.image_size(vol.name))
+        for volume in (vol, src):
+            self.driver.delete_volume(volume)

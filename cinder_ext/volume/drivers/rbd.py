@@ -386,16 +386,19 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
     @_ceph_errors('copy_image_to_volume')
     def copy_image_to_volume(self, context, volume, image_service, image_id,
                              disable_sparse=False):
-        # An encrypted volume here is made from an encrypted image.
-        validation.check_not_encrypted(volume, 'copy an encrypted image to')
+        # Encrypted images too: their LUKS container is copied as it is
+        # (Cinder gave the volume a copy of the image's key).
         image_transfer.copy_image_to_volume(
             self._backend, context, volume, image_service, image_id,
             self.configuration.volume_dd_blocksize, disable_sparse)
 
+    @_ceph_errors('copy_image_to_encrypted_volume')
     def copy_image_to_encrypted_volume(self, context, volume, image_service,
                                        image_id):
-        # Cinder's own version attaches a block device, which RBD has not.
-        validation.check_not_encrypted(volume, 'copy an image to')
+        # Cinder's own version needs a block device, which RBD has not.
+        encryption.copy_plain_image(
+            self._backend, context, volume, image_service, image_id,
+            self.configuration.volume_dd_blocksize)
 
     @_ceph_errors('copy_volume_to_image')
     def copy_volume_to_image(self, context, volume, image_service,
