@@ -232,6 +232,12 @@ def luks_payload_offset(image, size: int) -> int:
     return _LUKS1_PAYLOAD.unpack_from(head, _LUKS1_PAYLOAD_AT)[0] * 512
 
 
+def luks_header_size(ioctx, name: str) -> int:
+    """:func:`luks_payload_offset` of image ``name`` (one open)."""
+    with bindings.rbd.Image(ioctx, name, read_only=True) as image:
+        return luks_payload_offset(image, image.size())
+
+
 def flatten(ioctx, name):
     with bindings.rbd.Image(ioctx, name) as image:
         image.flatten()

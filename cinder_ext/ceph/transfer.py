@@ -235,6 +235,20 @@ def write_file_to_image(ioctx, name: str, path: str,
     return size
 
 
+def zero_tail(ioctx, name: str, offset: int) -> None:
+    """Zero whatever of image ``name`` past ``offset`` may hold data."""
+    with bindings.rbd.Image(ioctx, name) as image:
+        window = Window()
+        try:
+            _zero_range(image, window, Allocation.of(image), offset,
+                        image.size())
+            window.drain()
+        except BaseException:
+            window.abandon()
+            raise
+        image.flush()
+
+
 class _ReadAhead(object):
     """Chunks of an open image in order, ``WINDOW`` aio reads ahead.
 

@@ -38,7 +38,9 @@ from oslo_concurrency import processutils
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from cinder_ext.ceph import images
 from cinder_ext.ceph import qemu
+from cinder_ext.ceph import transfer
 
 LOG = logging.getLogger(__name__)
 
@@ -154,14 +156,15 @@ def luks_header(spec: LuksSpec, secret: str, iter_time_ms: int) -> bytes:
 
 
 def copy_plain_image(backend, context, volume, image_service, image_id,
-                     blocksize: int) -> None:
-    """A plain image into a new encrypted volume, as plaintext.
+                     blocksize: int, disable_sparse: bool = False) -> None:
+    """A plain image into an encrypted volume, as plaintext.
 
     Cinder's download checks the image and converts it to raw (a local
     file of the image's virtual size, as for any image Cinder converts);
     qemu-img then encrypts it straight into the volume through the LUKS
     header it was created with. The in-tree driver makes a second, fully
-    encrypted copy on disk and imports that.
+    encrypted copy on disk and imports that. ``disable_sparse`` (a
+    reimage): what the volume held past the image goes too.
     """
     secret = passphrase(volume)
     tmp_dir = volume_utils.image_conversion_dir()
@@ -176,5 +179,14 @@ def copy_plain_image(backend, context, volume, image_service, image_id,
                 raise exception.ImageCopyFailure(
                     reason='writing image %s into encrypted volume %s '
                            'failed: %s' % (image_id, volume.id, error))
+            if disable_sparse:
+                _zero_past(backend, volume.name, os.path.getsize(tmp.name))
     LOG.debug('Wrote image %s into encrypted volume %s', image_id,
               volume.name)
+
+
+def _zero_past(backend, name: str, plaintext_end: int) -> None:
+    with backend.session() as session:
+        ioctx = session.ioctx(backend.pool)
+        header = session.run(images.luks_header_size, ioctx, name)
+        session.run(transfer.zero_tail, ioctx, name, header + plaintext_end)

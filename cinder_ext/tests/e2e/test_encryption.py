@@ -22,13 +22,14 @@ import binascii
 
 from cinder_ext.tests.e2e import base
 from cinder_ext.tests.e2e import ceph
+from cinder_ext.tests.e2e import images
 from cinder_ext.tests.e2e import servers
 
 # qemu-img's LUKS1 header for AES-256-XTS, in front of the volume's data.
 HEADER_256 = 2068480
 
 
-class EncryptionTest(servers.ServerTestCase):
+class EncryptionTest(images.ImageTestCase):
 
     def luks_type(self, key_size=256):
         vtype = self.create_type()
@@ -100,3 +101,47 @@ class EncryptionTest(servers.ServerTestCase):
                                    len(data), self.passphrase(copy.id)))
             if copy is not vol:
                 self.assertNotEqual(vol.encryption_key_id, key_id)
+
+    def test_boot_from_encrypted_volume_made_from_an_image(self):
+        """The plain guest image, encrypted on its way into the volume."""
+        image = self.find_image(servers.IMAGE)
+        vol = self.create_volume(size=1, image_id=image.id,
+                                 volume_type=self.luks_type().id)
+        self.passphrases[vol.id] = self.passphrase(vol.id)
+        self.assert_holds_guest(vol.id)
+        size, digest = images.guest_disk()
+        self.assertNotEqual(digest, servers.sha256(ceph.read_at(
+            self.image(vol.id), HEADER_256, size)), 'not encrypted')
+        server = self.create_server(block_device_mapping=[{
+            'boot_index': 0, 'uuid': vol.id, 'source_type': 'volume',
+            'destination_type': 'volume', 'delete_on_termination': False}])
+        disks = self.wait_guest(server.id, 'disks').disks
+        self.assertEqual(vol.id[:20], disks['vda'][1],
+                         'the guest did not boot from the volume')
+        self.delete_server(server.id)
+        self.wait_volume(vol.id, 'available')
+
+    def test_upload_encrypted_volume_and_back(self):
+        """Glance gets the LUKS container and a copy of the key."""
+        vtype = self.luks_type()
+        vol = self.create_volume(size=1, volume_type=vtype.id)
+        data = b'uploaded plaintext' * 512
+        ceph.write_at(self.image(vol.id), servers.DATA_OFFSET, data,
+                      self.passphrase(vol.id))
+        uploaded = self.bs.upload_volume_to_image(
+            vol.id, self.name('image'), disk_format='raw',
+            container_format='bare')
+        image_id = uploaded['image_id']
+        self.api_objects.append(('image', self.glance.get_image, image_id))
+        self.addCleanup(self.delete_image, image_id)
+        image = self.wait_image(image_id)
+        self.wait_volume(vol.id, 'available')
+        self.assertTrue(image.properties.get('cinder_encryption_key_id'))
+        # The container is the header plus 1 GiB, so Cinder asks for 2.
+        back = self.create_volume(size=2, image_id=image_id,
+                                  volume_type=vtype.id)
+        self.assertEqual(2 * ceph.GiB + HEADER_256,
+                         ceph.size(self.image(back.id)))
+        self.assertEqual(data, ceph.read_at(
+            self.image(back.id), servers.DATA_OFFSET, len(data),
+            self.passphrase(back.id)))

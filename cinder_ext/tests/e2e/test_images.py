@@ -20,63 +20,17 @@ image (with cinder-ext: copied inside Ceph into Glance's pool) comes back
 byte for byte.
 """
 
-import hashlib
 import os
 import tempfile
 
-from openstack import exceptions
-
 from cinder_ext.tests.e2e import base
 from cinder_ext.tests.e2e import ceph
+from cinder_ext.tests.e2e import images
 from cinder_ext.tests.e2e import servers
 from cinder_ext.tests.e2e import stack
 
-GLANCE_POOL = 'images'
-GUEST_RAW = os.path.join(stack.STATE, 'guest', 'cinder-ext-guest.raw')
-GUEST_QCOW2 = os.path.join(stack.STATE, 'guest', 'cinder-ext-guest.qcow2')
-IMAGE_TIMEOUT = 300
 
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 22), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def guest_disk():
-    """The guest disk the stack registered in Glance (size, sha256)."""
-    return os.path.getsize(GUEST_RAW), file_sha256(GUEST_RAW)
-
-
-class ImageTest(servers.ServerTestCase):
-
-    def setUp(self):
-        super(ImageTest, self).setUp()
-        self.glance = base.cloud().image
-
-    def find_image(self, name):
-        return self.glance.find_image(name, ignore_missing=False)
-
-    def assert_holds_guest(self, vol_id):
-        size, digest = guest_disk()
-        self.assertEqual(digest, self.pool_sha(vol_id, 0, size),
-                         'volume %s does not start with the guest disk'
-                         % vol_id)
-
-    def wait_image(self, image_id):
-        return self._wait(
-            'image %s' % image_id,
-            lambda: self._get_or_none(self.glance.get_image, image_id),
-            lambda i: i is not None and i.status == 'active',
-            failed=('killed', 'deleted', 'gone'), timeout=IMAGE_TIMEOUT)
-
-    def delete_image(self, image_id):
-        try:
-            self.glance.delete_image(image_id)
-        except exceptions.NotFoundException:
-            pass
+class ImageTest(images.ImageTestCase):
 
     def other_guest_image(self):
         """A raw image that boots like the guest but differs from it.
@@ -86,13 +40,13 @@ class ImageTest(servers.ServerTestCase):
         """
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, 'other.raw')
-            with open(GUEST_RAW, 'rb') as src, open(path, 'wb') as dst:
+            with open(images.GUEST_RAW, 'rb') as src, open(path, 'wb') as dst:
                 for chunk in iter(lambda: src.read(1 << 22), b''):
                     dst.write(chunk)
                 dst.write(b'cinder-ext other guest image '.ljust(64) *
                           (1 << 14))
             image = self.upload_image(path, 'raw')
-            return image, os.path.getsize(path), file_sha256(path)
+            return image, os.path.getsize(path), images.file_sha256(path)
 
     def wait_rebuilt(self, server_id, vol_id, image_id, console):
         """The rebuild is done and the guest booted again."""
@@ -100,7 +54,7 @@ class ImageTest(servers.ServerTestCase):
                    lambda: self.bs.get_volume(vol_id),
                    lambda v: (v.volume_image_metadata or {}).get(
                        'image_id') == image_id,
-                   failed=('error',), timeout=IMAGE_TIMEOUT)
+                   failed=('error',), timeout=images.IMAGE_TIMEOUT)
         self._wait('server %s (rebuild)' % server_id,
                    lambda: self.compute.get_server(server_id),
                    lambda s: s.status == 'ACTIVE' and not s.task_state,
@@ -141,19 +95,12 @@ class ImageTest(servers.ServerTestCase):
         image = self.find_image(servers.IMAGE)
         vol = self.create_volume(size=1, image_id=image.id)
         parent = ceph.info(self.image(vol.id)).get('parent') or {}
-        self.assertEqual((GLANCE_POOL, image.id, 'snap'),
+        self.assertEqual((images.GLANCE_POOL, image.id, 'snap'),
                          (parent.get('pool'), parent.get('image'),
                           parent.get('snapshot')),
                          'not a copy-on-write clone of the image')
         self.assertTrue(self.bs.get_volume(vol.id).is_bootable)
         self.assert_holds_guest(vol.id)
-
-    def upload_image(self, path, disk_format):
-        image = self.glance.create_image(
-            name=self.name('image'), filename=path, disk_format=disk_format,
-            container_format='bare', wait=True, timeout=IMAGE_TIMEOUT)
-        self.addCleanup(self.delete_image, image.id)
-        return image
 
     def cache_entries(self, image_id):
         """Image-volume cache volumes of IMAGE_ID (any project)."""
@@ -168,7 +115,7 @@ class ImageTest(servers.ServerTestCase):
 
     def test_volume_from_qcow2_image_is_converted(self):
         # An image of its own: the stack's qcow2 image may be cached.
-        image = self.upload_image(GUEST_QCOW2, 'qcow2')
+        image = self.upload_image(images.GUEST_QCOW2, 'qcow2')
         self.addCleanup(self.evict, image.id)
         vol = self.create_volume(size=1, image_id=image.id)
         self.assertIsNone(ceph.parent(self.image(vol.id)))
@@ -180,7 +127,7 @@ class ImageTest(servers.ServerTestCase):
         # cache entry is a clone of it; later volumes are clones of the
         # entry. Evicting the entry while those live, then deleting them,
         # leaves nothing behind (the leak check covers all three).
-        image = self.upload_image(GUEST_QCOW2, 'qcow2')
+        image = self.upload_image(images.GUEST_QCOW2, 'qcow2')
         self.addCleanup(self.evict, image.id)
         first = self.create_volume(size=1, image_id=image.id)
         entries = self.cache_entries(image.id)
@@ -230,13 +177,14 @@ class ImageTest(servers.ServerTestCase):
             self.assertIn('is image %s at rbd://' % image_id,
                           base.log_tail(image_id),
                           'not copied inside Ceph')
-        self.assertEqual(before, ceph.image_sha256(image_id, GLANCE_POOL),
+        self.assertEqual(before,
+                         ceph.image_sha256(image_id, images.GLANCE_POOL),
                          'the image in Glance differs from the volume')
         # Glance hashes the image by reading it back from its store.
         self._wait('image %s hash' % image_id,
                    lambda: self.glance.get_image(image_id),
                    lambda i: i.hash_value and i.checksum,
-                   failed=('killed', 'deleted'), timeout=IMAGE_TIMEOUT)
+                   failed=('killed', 'deleted'), timeout=images.IMAGE_TIMEOUT)
         back = self.create_volume(size=1, image_id=image_id)
         self.assertEqual(before, ceph.image_sha256(self.image(back.id)),
                          'a volume from the uploaded image differs')

@@ -202,6 +202,23 @@ class TestEncryptedVolumes(base.DriverTestCase):
         self.assertEqual(units.Gi + HEADER_256, self.image_size(vol.name))
         self.driver.delete_volume(vol)
 
+    def test_reimage_leaves_nothing_of_the_old_data(self):
+        """disable_sparse (Cinder's reimage): past the image, zeros."""
+        test_image_transfer.run_image_tools_locally(self)
+        glance = test_image_transfer.DictImageService()
+        payload = os.urandom(units.Mi)
+        glance.add('small', payload)
+        vol = self.encrypted_volume()
+        self.driver.create_volume(vol)
+        old = HEADER_256 + 5 * units.Mi
+        self.write_pattern(vol.name, b'old data' * 512, old)
+        self.driver.copy_image_to_encrypted_volume(
+            self.ctx, vol, glance, 'small', disable_sparse=True)
+        self.assertEqual(payload, self.plaintext(vol.name, units.Mi))
+        self.assertEqual(bytes(4096), self.read(vol.name, 4096, old))
+        self.luks_dump(vol.name)
+        self.driver.delete_volume(vol)
+
     def test_encrypted_image_into_encrypted_volume(self):
         """An uploaded encrypted volume comes back with its header."""
         test_image_transfer.run_image_tools_locally(self)

@@ -394,11 +394,11 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
 
     @_ceph_errors('copy_image_to_encrypted_volume')
     def copy_image_to_encrypted_volume(self, context, volume, image_service,
-                                       image_id):
+                                       image_id, disable_sparse=False):
         # Cinder's own version needs a block device, which RBD has not.
         encryption.copy_plain_image(
             self._backend, context, volume, image_service, image_id,
-            self.configuration.volume_dd_blocksize)
+            self.configuration.volume_dd_blocksize, disable_sparse)
 
     @_ceph_errors('copy_volume_to_image')
     def copy_volume_to_image(self, context, volume, image_service,
