@@ -54,7 +54,7 @@ FEATURES = {
     'extend_volume_with_snapshot': True,
     'consistency_group': False,        # plugin option; see the README
     'extend_attached_volume': False,   # needs Nova: on with --full
-    'extend_attached_encrypted_volume': False,  # needs Barbican
+    'extend_attached_encrypted_volume': False,  # needs Nova and Barbican
     # Despite its name it also gates test_volume_from_snapshot_cascade_delete
     # (no image involved); the image tests it gates skip for Glance anyway.
     'enable_volume_image_dep_tests': True,
@@ -70,13 +70,14 @@ FEATURES = {
 # features that then work on both drivers.
 FULL_FEATURES = {
     'extend_attached_volume': True,
+    'extend_attached_encrypted_volume': True,
     'backup': True,
 }
 # [compute-feature-enabled] of the full stack: one compute host, servers
 # without NICs, no console proxies; what is on is what the volume tests use.
 COMPUTE_FEATURES = {
     'volume_multiattach': True,
-    'attach_encrypted_volume': False,   # no Barbican
+    'attach_encrypted_volume': True,    # Barbican; LUKS1 in QEMU
     'console_output': True,
     'snapshot': True,
     'shelve': False,
@@ -238,10 +239,11 @@ def base_config(args, password):
     # tempest run the volume classes that ask for a default network
     # (create_isolated_networks is off, so none is made) and answers its
     # security-group cleanup with "none".
+    # Barbican, the key manager, comes with the full cloud too.
     full = str(args.full)
     conf['service_available'] = {
         'cinder': 'True', 'nova': full, 'glance': full, 'neutron': full,
-        'swift': 'False', 'barbican': 'False',
+        'swift': 'False', 'barbican': full,
     }
     # oslo.policy 4.4+ always enforces scope (Cinder 29 has no switch left):
     # tempest must use the reader/member personas the cloud expects.
