@@ -33,6 +33,7 @@ from typing import Optional
 from castellan import key_manager
 from cinder import exception
 from cinder.image import image_utils
+from cinder import objects
 from cinder.volume import volume_utils
 from oslo_concurrency import processutils
 from oslo_config import cfg
@@ -112,6 +113,34 @@ def passphrase(volume) -> str:
                     % (volume.id, volume.encryption_key_id,
                        type(error).__name__))
     return binascii.hexlify(key.get_encoded()).decode('ascii')
+
+
+def check_generic_migration(volume) -> None:
+    """Refuse to be the target of Cinder's generic copy of LUKS data.
+
+    Cinder migrates (and retypes into, out of or between encryptions)
+    through a copy in cinder-volume that opens both volumes with
+    cryptsetup on a host block device, which an RBD volume opened by
+    os-brick is not: the copy would fail after the target was made. So the
+    target is refused before anything exists, and the source is left as
+    it was.
+    """
+    status = getattr(volume, 'migration_status', None) or ''
+    if not status.startswith('target:'):
+        return
+    source_id = status.split(':', 1)[1]
+    encrypted = bool(volume.encryption_key_id)
+    if not encrypted:
+        source = objects.Volume.get_by_id(volume.obj_context, source_id)
+        encrypted = bool(source.encryption_key_id)
+    if encrypted:
+        raise exception.VolumeDriverException(
+            message='volume %s: Cinder\'s generic migration copies '
+                    'encrypted volumes through a host block device, which '
+                    'RBD volumes are not; migrating or retyping encrypted '
+                    'volume data this way (volume %s) is not possible. '
+                    'Nothing was created and the volume is unchanged'
+                    % (volume.id, source_id))
 
 
 def new_volume_header(volume, iter_time_ms: int) -> Optional[bytes]:

@@ -34,7 +34,11 @@ each round. Per driver and round:
   ``available`` again and the image ``active``): streamed through Glance
   by the in-tree driver, copied inside Ceph into Glance's pool by ours
   (the full stack sets ``rbd_glance_store_pool``); the first round checks
-  that the image is byte-identical.
+  that the image is byte-identical;
+- with a LUKS volume type per driver (``<type>-luks``, AES-256-XTS, keys
+  in Barbican): an empty encrypted 1 GiB volume (until ``available``),
+  its attach and detach, and an encrypted volume from the raw 1 GiB image
+  (downloaded and encrypted by both drivers; never cloned).
 
 Usage (``tox -e cloudbench``, with the stack's clients venv)::
 
@@ -78,7 +82,13 @@ OPS = (('attach', None), ('detach', None),
        ('image to volume, qcow2 1 GiB, cache miss', 'cloudbench-qcow2-1g'),
        ('image to volume, qcow2 1 GiB, cache hit', 'cloudbench-qcow2-1g'),
        ('backup, 1 GiB of data', None), ('restore, 1 GiB', None),
-       ('volume to image, 1 GiB of data', None))
+       ('volume to image, 1 GiB of data', None),
+       ('create encrypted 1 GiB', None), ('attach encrypted', None),
+       ('detach encrypted', None),
+       ('encrypted volume from raw 1 GiB image', None))
+# Encryption spec of the benchmark's LUKS types (the in-tree default).
+LUKS = {'provider': 'luks', 'cipher': 'aes-xts-plain64', 'key_size': 256,
+        'control_location': 'front-end'}
 NOISE = 1.05
 # Ours releases clone parents in the background after a delete returns.
 SETTLE_S = 30
@@ -150,6 +160,26 @@ def ensure_images(conn):
     return found
 
 
+def luks_type(vtype):
+    return vtype + '-luks'
+
+
+def ensure_luks_types(conn):
+    """Each driver's LUKS volume type (kept for the next run)."""
+    for _impl, vtype in DRIVERS:
+        name = luks_type(vtype)
+        found = conn.block_storage.find_type(name)
+        if found is None:
+            found = conn.block_storage.create_type(
+                name=name, extra_specs={'volume_backend_name': vtype})
+        try:
+            spec = conn.block_storage.get_type_encryption(found)
+        except openstack.exceptions.NotFoundException:
+            spec = None  # Cinder answers {} or 404 for "none"
+        if not getattr(spec, 'provider', None):
+            conn.block_storage.create_type_encryption(found, **LUKS)
+
+
 class Round(object):
     """One driver's share of one round; everything it made goes at the end."""
 
@@ -161,15 +191,15 @@ class Round(object):
     def timed(self, op, func, *args):
         return apicalls._timed(self.samples, self.impl, op, func, *args)
 
-    def new_volume(self):
+    def new_volume(self, vtype=None):
         """A new empty 1 GiB volume of this driver."""
-        ident = self.cloud.create_volume(self.impl, self.vtype)
+        ident = self.cloud.create_volume(self.impl, vtype or self.vtype)
         self.volumes.append(ident)
         self.cloud.wait('volumes', ident, 'available')
         return ident
 
-    def volume_from_image(self, image_id, size):
-        body = {'volume': {'volume_type': self.vtype, 'size': size,
+    def volume_from_image(self, image_id, size, vtype=None):
+        body = {'volume': {'volume_type': vtype or self.vtype, 'size': size,
                            'imageRef': image_id,
                            'name': apicalls.PREFIX + 'image'}}
         ident = self.cloud.request('POST', '/volumes', body)['volume']['id']
@@ -185,8 +215,8 @@ class Round(object):
             self.cloud.request('DELETE', '/volumes/%s' % entry['id'])
             self.cloud.wait('volumes', entry['id'], None)
 
-    def attach_detach(self, server):
-        vol = self.new_volume()
+    def attach_detach(self, server, vol=None, suffix=''):
+        vol = vol or self.new_volume()
 
         def attach():
             self.conn.compute.create_volume_attachment(server, volume=vol)
@@ -196,8 +226,15 @@ class Round(object):
             self.conn.compute.delete_volume_attachment(server, vol)
             self.cloud.wait('volumes', vol, 'available')
 
-        self.timed('attach', attach)
-        self.timed('detach', detach)
+        self.timed('attach' + suffix, attach)
+        self.timed('detach' + suffix, detach)
+
+    def encrypted(self, server, raw_image):
+        luks = luks_type(self.vtype)
+        vol = self.timed('create encrypted 1 GiB', self.new_volume, luks)
+        self.attach_detach(server, vol, ' encrypted')
+        self.timed('encrypted volume from raw 1 GiB image',
+                   self.volume_from_image, raw_image, 1, luks)
 
     def backup_restore(self, verify):
         vol = self.new_volume()
@@ -276,6 +313,7 @@ def run(cloud, conn, images, rounds):
                                   IMAGES[name][1])
                 one.evict(qcow2)
                 one.backup_restore(verify=number == 0)
+                one.encrypted(server, images['cloudbench-raw-1g'])
             except Exception as error:
                 errors.append('%s round %d: %s' % (impl, number + 1, error))
                 apicalls.log('%s failed: %s', impl, error)
@@ -320,6 +358,7 @@ def main(argv=None):
     cloud = apicalls.Cloud()
     conn = openstack.connect(cloud='cinder-ext')
     images = ensure_images(conn)
+    ensure_luks_types(conn)
     quota = cloud.unlimited_quota()
     try:
         samples, errors = run(cloud, conn, images, args.rounds)

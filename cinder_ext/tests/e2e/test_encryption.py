@@ -145,3 +145,28 @@ class EncryptionTest(images.ImageTestCase):
         self.assertEqual(data, ceph.read_at(
             self.image(back.id), servers.DATA_OFFSET, len(data),
             self.passphrase(back.id)))
+
+    def test_retype_into_encryption_refused_nothing_lost(self):
+        """A retype that adds encryption needs Cinder's generic copy.
+
+        That copy opens LUKS on a host block device, which RBD volumes are
+        not; the driver refuses its target before creating it, and the
+        volume keeps its type, its data and no key.
+        """
+        vol = self.create_volume(size=1)
+        data = b'still plaintext after the retype' * 128
+        ceph.write_at(self.image(vol.id), servers.DATA_OFFSET, data)
+        luks = self.luks_type()
+        self.bs.retype_volume(vol.id, luks.id, migration_policy='on-demand')
+        after = self._wait(
+            'retype of volume %s' % vol.id,
+            lambda: self.bs.get_volume(vol.id),
+            lambda v: v.status == 'available' and v.migration_status in (
+                'error', 'success'), ids=(vol.id,))
+        self.assertEqual('error', after.migration_status)
+        self.assertEqual(vol.volume_type, after.volume_type)
+        self.assertFalse(after.encryption_key_id)
+        self.assertEqual(data, ceph.read_at(
+            self.image(vol.id), servers.DATA_OFFSET, len(data)))
+        self.assertIn("Cinder's generic migration copies encrypted volumes",
+                      base.log_tail(vol.id))

@@ -111,3 +111,36 @@ class TestKeyAndHeader(testtools.TestCase):
                                   encryption.luks_header, spec, PASSPHRASE,
                                   10)
         self.assertIn('cipher-alg=aes-512', str(error))
+
+
+@ddt.ddt
+class TestGenericMigration(testtools.TestCase):
+
+    def _target(self, key_id, status='target:src-1'):
+        volume = _volume(key_id)
+        volume.migration_status = status
+        return volume
+
+    @ddt.data((None, None), ('key-1', None), (None, 'migrating'),
+              ('key-1', 'migrating'))
+    @ddt.unpack
+    def test_not_a_target_passes(self, key_id, status):
+        encryption.check_generic_migration(self._target(key_id, status))
+
+    @mock.patch.object(encryption.objects.Volume, 'get_by_id')
+    def test_plain_to_plain_passes(self, get_by_id):
+        get_by_id.return_value = types.SimpleNamespace(encryption_key_id=None)
+        encryption.check_generic_migration(self._target(None))
+        get_by_id.assert_called_once_with(mock.sentinel.context, 'src-1')
+
+    @ddt.data(('new-key', None), ('key-1', 'key-1'), (None, 'key-1'))
+    @ddt.unpack
+    def test_encrypted_on_either_side_refused(self, target_key, source_key):
+        with mock.patch.object(encryption.objects.Volume, 'get_by_id',
+                               return_value=types.SimpleNamespace(
+                                   encryption_key_id=source_key)):
+            error = self.assertRaises(exception.VolumeDriverException,
+                                      encryption.check_generic_migration,
+                                      self._target(target_key))
+        self.assertIn('volume src-1', str(error))
+        self.assertIn('Nothing was created', str(error))

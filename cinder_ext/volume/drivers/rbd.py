@@ -178,6 +178,7 @@ class RBDDriver(driver.CloneableImageVD, driver.MigrateVD,
         type's QoS settings, so they are looked up once.
         """
         validation.check_new_volume(volume)
+        encryption.check_generic_migration(volume)
         return type_settings.check_type(volume.volume_type, volume.size)
 
     def _apply_type(self, volume, qos_settings):
