@@ -69,6 +69,30 @@ class ImageTestCase(servers.ServerTestCase):
         except exceptions.NotFoundException:
             pass
 
+    def boot_from_volume(self, vol_id):
+        """A server boots from the volume; then it is deleted again."""
+        server = self.create_server(block_device_mapping=[{
+            'boot_index': 0, 'uuid': vol_id, 'source_type': 'volume',
+            'destination_type': 'volume', 'delete_on_termination': False}])
+        disks = self.wait_guest(server.id, 'disks').disks
+        self.assertEqual(vol_id[:20], disks['vda'][1],
+                         'the guest did not boot from the volume')
+        self.wait_volume(vol_id, 'in-use')
+        self.delete_server(server.id)
+        self.wait_volume(vol_id, 'available')
+
+    def upload_volume(self, vol_id):
+        """Upload the volume to a raw image; the image once active."""
+        uploaded = self.bs.upload_volume_to_image(
+            vol_id, self.name('image'), disk_format='raw',
+            container_format='bare')
+        image_id = uploaded['image_id']
+        self.api_objects.append(('image', self.glance.get_image, image_id))
+        self.addCleanup(self.delete_image, image_id)
+        image = self.wait_image(image_id)
+        self.wait_volume(vol_id, 'available')
+        return image
+
     def upload_image(self, path, disk_format):
         image = self.glance.create_image(
             name=self.name('image'), filename=path, disk_format=disk_format,

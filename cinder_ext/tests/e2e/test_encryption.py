@@ -112,14 +112,7 @@ class EncryptionTest(images.ImageTestCase):
         size, digest = images.guest_disk()
         self.assertNotEqual(digest, servers.sha256(ceph.read_at(
             self.image(vol.id), HEADER_256, size)), 'not encrypted')
-        server = self.create_server(block_device_mapping=[{
-            'boot_index': 0, 'uuid': vol.id, 'source_type': 'volume',
-            'destination_type': 'volume', 'delete_on_termination': False}])
-        disks = self.wait_guest(server.id, 'disks').disks
-        self.assertEqual(vol.id[:20], disks['vda'][1],
-                         'the guest did not boot from the volume')
-        self.delete_server(server.id)
-        self.wait_volume(vol.id, 'available')
+        self.boot_from_volume(vol.id)
 
     def test_upload_encrypted_volume_and_back(self):
         """Glance gets the LUKS container and a copy of the key."""
@@ -128,17 +121,10 @@ class EncryptionTest(images.ImageTestCase):
         data = b'uploaded plaintext' * 512
         ceph.write_at(self.image(vol.id), servers.DATA_OFFSET, data,
                       self.passphrase(vol.id))
-        uploaded = self.bs.upload_volume_to_image(
-            vol.id, self.name('image'), disk_format='raw',
-            container_format='bare')
-        image_id = uploaded['image_id']
-        self.api_objects.append(('image', self.glance.get_image, image_id))
-        self.addCleanup(self.delete_image, image_id)
-        image = self.wait_image(image_id)
-        self.wait_volume(vol.id, 'available')
+        image = self.upload_volume(vol.id)
         self.assertTrue(image.properties.get('cinder_encryption_key_id'))
         # The container is the header plus 1 GiB, so Cinder asks for 2.
-        back = self.create_volume(size=2, image_id=image_id,
+        back = self.create_volume(size=2, image_id=image.id,
                                   volume_type=vtype.id)
         self.assertEqual(2 * ceph.GiB + HEADER_256,
                          ceph.size(self.image(back.id)))

@@ -149,28 +149,13 @@ class ImageTest(images.ImageTestCase):
     def test_boot_from_volume(self):
         image = self.find_image(servers.IMAGE)
         vol = self.create_volume(size=1, image_id=image.id)
-        server = self.create_server(block_device_mapping=[{
-            'boot_index': 0, 'uuid': vol.id, 'source_type': 'volume',
-            'destination_type': 'volume', 'delete_on_termination': False}])
-        disks = self.wait_guest(server.id, 'disks').disks
-        self.assertEqual(vol.id[:20], disks['vda'][1],
-                         'the guest did not boot from the volume')
-        self.wait_volume(vol.id, 'in-use')
-        self.delete_server(server.id)
-        self.wait_volume(vol.id, 'available')
+        self.boot_from_volume(vol.id)
 
     def test_upload_and_back_byte_identical(self):
         image = self.find_image(servers.IMAGE)
         vol = self.create_volume(size=1, image_id=image.id)
         before = ceph.image_sha256(self.image(vol.id))
-        uploaded = self.bs.upload_volume_to_image(
-            vol.id, self.name('image'), disk_format='raw',
-            container_format='bare')
-        image_id = uploaded['image_id']
-        self.api_objects.append(('image', self.glance.get_image, image_id))
-        self.addCleanup(self.delete_image, image_id)
-        self.wait_image(image_id)
-        self.wait_volume(vol.id, 'available')
+        image_id = self.upload_volume(vol.id).id
         if stack.DRIVER == 'cinder-ext':
             # The full stack sets rbd_glance_store_pool: the data never
             # went through Glance, and Glance took the location.
